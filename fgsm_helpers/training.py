@@ -1,0 +1,222 @@
+"""Training loops: one epoch with an optional attack (Kolter & Madry's ``epoch_adversarial``
+shape), and ``train`` with the series' recipes (clean, the paper's FGSM adversarial training,
+FGSM with random start, PGD training)."""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attacks import check_images, check_labels, fgsm, fgsm_random_start, pgd, to_pixel_eps
+from .checkpoints import save_checkpoint
+from .data import iterate_batches, num_batches
+
+ATTACKS_FOR_TRAINING = ("fgsm", "fgsm_rs", "pgd")
+
+
+def make_training_attack(
+    attack: str | Callable | None,
+    eps: float,
+    *,
+    eps_units: str = "pixel",
+    generator: torch.Generator | None = None,
+    **attack_kwargs,
+) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """Turn an attack name and eps into ``attack(model, x, y) -> x_adv`` for the training loop."""
+    if attack is None:
+        return None
+    if callable(attack):
+        return lambda model, x, y: attack(model, x, y, eps, **attack_kwargs)
+    to_pixel_eps(eps, eps_units)
+    if attack == "fgsm":
+        return lambda model, x, y: fgsm(model, x, y, eps, eps_units=eps_units)
+    if attack == "fgsm_rs":
+        return lambda model, x, y: fgsm_random_start(model, x, y, eps, eps_units=eps_units,
+                                                     generator=generator, **attack_kwargs)
+    if attack == "pgd":
+        return lambda model, x, y: pgd(model, x, y, eps, eps_units=eps_units,
+                                       generator=generator, **attack_kwargs)
+    raise ValueError(f"attack must be None, one of {ATTACKS_FOR_TRAINING} or a callable; got {attack!r}")
+
+
+def run_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    adv_weight: float = 0.5,
+    batch_size: int = 128,
+    generator: torch.Generator | None = None,
+    lr_at: Callable[[float], float] | None = None,
+    progress: bool = True,
+    desc: str = "epoch",
+) -> dict[str, float]:
+    """One pass over ``(x, y)``; trains when ``optimizer`` is given, else evaluates.
+
+    With ``attack``, every batch is attacked and the loss is
+    ``(1 - adv_weight) * CE(clean) + adv_weight * CE(adversarial)``: ``adv_weight=0.5`` is the
+    paper's clean-plus-FGSM batch, ``1.0`` trains on adversarial images only (Madry et al.).
+    ``lr_at(fraction_of_epoch)`` sets the learning rate before each step.
+    Returns mean loss, clean accuracy and (with an attack) adversarial accuracy, in percent.
+    """
+    if not 0.0 <= adv_weight <= 1.0:
+        raise ValueError(f"adv_weight must lie in [0, 1]; got {adv_weight}")
+    training = optimizer is not None
+    model.train(training)
+    total = num_batches(len(x), batch_size)
+    batches = iterate_batches(x, y, batch_size, shuffle=training, generator=generator)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(batches, total=total, desc=desc, unit="batch", leave=False)
+        batches = bar
+    loss_sum, clean_correct, adv_correct, seen = 0.0, 0, 0, 0
+    for step, (x_batch, y_batch) in enumerate(batches):
+        x_adv = attack(model, x_batch, y_batch) if attack is not None else None
+        model.train(training)
+        with torch.set_grad_enabled(training):
+            n = len(x_batch)
+            if x_adv is not None and 0.0 < adv_weight < 1.0:
+                logits_all = model(torch.cat([x_batch, x_adv]))
+                logits, logits_adv = logits_all[:n], logits_all[n:]
+                loss = ((1 - adv_weight) * F.cross_entropy(logits, y_batch)
+                        + adv_weight * F.cross_entropy(logits_adv, y_batch))
+            elif x_adv is not None and adv_weight == 1.0:
+                logits_adv = model(x_adv)
+                loss = F.cross_entropy(logits_adv, y_batch)
+                logits = None
+            else:
+                logits = model(x_batch)
+                logits_adv = model(x_adv) if x_adv is not None else None
+                loss = F.cross_entropy(logits, y_batch)
+            if training:
+                if lr_at is not None:
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr_at((step + 1) / total)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        loss_sum += loss.item() * n
+        seen += n
+        if logits is not None:
+            clean_correct += (logits.argmax(1) == y_batch).sum().item()
+        if logits_adv is not None:
+            adv_correct += (logits_adv.argmax(1) == y_batch).sum().item()
+        if bar is not None and (step % 20 == 0 or step == total - 1):
+            stats = {"loss": f"{loss_sum / seen:.4f}"}
+            if logits is not None:
+                stats["acc"] = f"{100 * clean_correct / seen:.2f}%"
+            if logits_adv is not None:
+                stats["adv_acc"] = f"{100 * adv_correct / seen:.2f}%"
+            bar.set_postfix(stats, refresh=False)
+    if bar is not None:
+        bar.close()
+    if training:
+        model.eval()
+    result = {"loss": loss_sum / max(seen, 1)}
+    if attack is None or adv_weight < 1.0:
+        result["accuracy"] = 100.0 * clean_correct / max(seen, 1)
+    if attack is not None:
+        result["adv_accuracy"] = 100.0 * adv_correct / max(seen, 1)
+    return result
+
+
+def cyclic_lr(lr_max: float, epochs: int, peak_at: float = 0.4) -> Callable[[float], float]:
+    """Piecewise-linear rate over the whole run: 0 -> ``lr_max`` at ``peak_at`` of training -> 0.
+
+    Returns ``lr(t)`` for t measured in epochs (Wong, Rice & Kolter's cyclic schedule).
+    """
+    def lr(t: float) -> float:
+        peak = peak_at * epochs
+        if t <= peak:
+            return lr_max * t / peak
+        return lr_max * max(0.0, (epochs - t) / (epochs - peak))
+    return lr
+
+
+def train(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    *,
+    epochs: int = 1,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    schedule: str = "cyclic",
+    attack: str | Callable | None = None,
+    train_eps: float = 0.3,
+    eps_units: str = "pixel",
+    adv_weight: float = 0.5,
+    attack_kwargs: dict | None = None,
+    seed: int = 0,
+    validate: Callable[[nn.Module], float] | None = None,
+    keep_best: bool = False,
+    checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_metadata: dict | None = None,
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Train ``model`` with Adam and return a history, one dict per epoch.
+
+    Default recipe (the paper's CNN, full MNIST): 1 epoch, batch 64, Adam with a cyclic rate
+    peaking at 2e-3 (98.98% clean test accuracy in about 55 s on 2 CPU cores).
+    ``attack="fgsm"`` is the paper's adversarial training: every batch holds its clean images
+    plus their FGSM versions at ``train_eps`` (``adv_weight`` = the share of the loss on the
+    adversarial half). ``attack="fgsm_rs"`` or ``"pgd"`` give the stronger
+    recipes of chapter 05 (``attack_kwargs``: ``alpha``, ``steps``...).
+
+    ``validate(model) -> score`` runs after every epoch (e.g. PGD accuracy on a held-out
+    slice); with ``keep_best`` the model ends with the weights of the best-scoring epoch
+    (early stopping). With ``checkpoint_path`` the model is saved after every epoch, so an
+    interruption loses at most one epoch.
+    """
+    check_images(x_train, "x_train")
+    check_labels(y_train, len(x_train), None, "y_train")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer; got {epochs!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if schedule not in ("cyclic", "constant"):
+        raise ValueError(f"schedule must be 'cyclic' or 'constant'; got {schedule!r}")
+    if keep_best and validate is None:
+        raise ValueError("keep_best=True needs a validate function to rank the epochs")
+    device = next(model.parameters()).device
+    x_train, y_train = x_train.to(device), y_train.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    attack_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    train_attack = make_training_attack(attack, train_eps, eps_units=eps_units,
+                                        generator=attack_generator, **(attack_kwargs or {}))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule_fn = cyclic_lr(lr, epochs) if schedule == "cyclic" else None
+    history: list[dict[str, float]] = []
+    best_score, best_state = -math.inf, None
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        lr_at = (lambda fraction, e=epoch: schedule_fn(e + fraction)) if schedule_fn else None
+        stats = run_epoch(model, x_train, y_train, optimizer=optimizer, attack=train_attack,
+                          adv_weight=adv_weight, batch_size=batch_size, generator=generator,
+                          lr_at=lr_at, progress=progress, desc=f"epoch {epoch + 1}/{epochs}")
+        stats = {"epoch": epoch + 1, **stats, "seconds": time.perf_counter() - start}
+        if validate is not None:
+            stats["val_score"] = float(validate(model))
+            if stats["val_score"] > best_score:
+                best_score, best_state = stats["val_score"], copy.deepcopy(model.state_dict())
+        history.append(stats)
+        if progress:
+            print(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in stats.items()))
+        if checkpoint_path is not None:
+            save_checkpoint(model, checkpoint_path,
+                            {**(checkpoint_metadata or {}), "epochs": epoch + 1, "history": history})
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history

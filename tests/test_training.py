@@ -1,0 +1,78 @@
+"""Learning on real MNIST subsets, determinism, adversarial training's effect."""
+import pytest
+import torch
+
+import fgsm_helpers as fh
+
+
+def test_learns_mnist_subset(trained_cnn, mnist_test):
+    x, y = mnist_test
+    assert fh.accuracy(trained_cnn, x[:2000], y[:2000]) >= 94.0
+
+
+def _train_small(mnist_train, seed, **kwargs):
+    fh.set_seed(seed)
+    model = fh.PaperCNN()
+    history = fh.train(model, mnist_train[0][:1024], mnist_train[1][:1024], epochs=1,
+                       batch_size=128, seed=seed, progress=False, **kwargs)
+    return model, history
+
+
+def test_same_seed_same_weights(mnist_train):
+    first, history1 = _train_small(mnist_train, seed=5)
+    second, history2 = _train_small(mnist_train, seed=5)
+    other, _ = _train_small(mnist_train, seed=6)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert history1[0]["loss"] == history2[0]["loss"]
+    assert not torch.equal(first.state_dict()["6.weight"], other.state_dict()["6.weight"])
+
+
+def test_adversarial_training_raises_fgsm_accuracy(mnist_train, mnist_test):
+    x, y = mnist_train[0][:4000], mnist_train[1][:4000]
+    x_test, y_test = mnist_test[0][:1000], mnist_test[1][:1000]
+    results = {}
+    for attack in (None, "fgsm"):
+        fh.set_seed(0)
+        model = fh.PaperCNN()
+        history = fh.train(model, x, y, epochs=1, attack=attack, train_eps=0.3, seed=0, progress=False)
+        results[attack] = fh.robustness_curve(model, x_test, y_test, [0.3])[0.3]
+        if attack:
+            assert "adv_accuracy" in history[0]
+    assert results["fgsm"] > results[None] + 30, results
+
+
+def test_evaluation_epoch_changes_nothing(trained_cnn, mnist_test):
+    before = {k: v.clone() for k, v in trained_cnn.state_dict().items()}
+    stats = fh.run_epoch(trained_cnn, mnist_test[0][:500], mnist_test[1][:500], progress=False)
+    assert 0 <= stats["accuracy"] <= 100
+    assert all(torch.equal(v, before[k]) for k, v in trained_cnn.state_dict().items())
+
+
+def test_keep_best_restores_best_epoch_and_checkpoints_each_epoch(mnist_train, tmp_path):
+    scores = iter([3.0, 1.0])
+    snapshots = []
+
+    def validate(model):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scores)
+
+    fh.set_seed(0)
+    model = fh.PaperCNN()
+    path = tmp_path / "run.pt"
+    history = fh.train(model, mnist_train[0][:512], mnist_train[1][:512], epochs=2, seed=0,
+                       validate=validate, keep_best=True, checkpoint_path=path, progress=False)
+    assert [h["val_score"] for h in history] == [3.0, 1.0]
+    assert all(torch.equal(v, snapshots[0][k]) for k, v in model.state_dict().items())
+    _, meta = fh.load_checkpoint(path)
+    assert meta["epochs"] == 2 and len(meta["history"]) == 2
+
+
+@pytest.mark.parametrize("kwargs, match", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"),
+                                           ({"attack": "cw"}, "attack"),
+                                           ({"attack": "fgsm", "train_eps": -0.3}, "eps"),
+                                           ({"keep_best": True}, "validate"),
+                                           ({"schedule": "cosine"}, "schedule")])
+def test_bad_training_arguments(mnist_train, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fh.train(fh.PaperCNN(), mnist_train[0][:64], mnist_train[1][:64], progress=False, **kwargs)
