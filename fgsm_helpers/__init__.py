@@ -12,6 +12,7 @@ from .evaluation import accuracy, predict, predict_proba, robustness_curve
 from .models import PaperCNN, SmallCNN, WideCNN, build_model, count_parameters
 from .runtime import describe_runtime, get_device, in_colab, runtime_advice, set_seed
 from .training import cyclic_lr, run_epoch, train
+from . import paper, plots, results, series, widgets  # noqa: E402  (modules used as fh.plots...)
 
 __all__ = [
     "CheckpointError", "MNISTDataError", "MNIST_MEAN", "MNIST_STD", "PaperCNN", "SmallCNN",

@@ -230,14 +230,18 @@ def pgd(
     *,
     restarts: int = 1,
     eps_units: str = "pixel",
+    stop_early: bool = False,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Projected Gradient Descent in the L-infinity ball (Madry et al. 2018).
 
     ``x_{t+1} = clamp(x + clip(x_t + alpha * sign(grad_x L(model(x_t), y)) - x, -eps, eps), 0, 1)``
     from a uniform random start in the ball (``random_start``). ``alpha`` defaults to
-    ``2.5 * eps / steps``. With ``restarts > 1`` each image keeps its worst case over the
-    restarts: a misclassified result first, else the one with the highest loss.
+    ``2.5 * eps / steps`` (same units as ``eps``). With ``restarts > 1`` each image keeps its
+    worst case over the restarts: a misclassified result first, else the highest loss.
+    ``stop_early=True`` (for measuring accuracy) freezes an image as soon as it is
+    misclassified and restarts only the images still classified right: never weaker, often
+    much faster.
 
     >>> x_adv = pgd(model, x_test[:64], y_test[:64], eps=0.3, steps=40)
     """
@@ -256,18 +260,42 @@ def pgd(
         best_loss = torch.full((len(x),), -math.inf, device=x.device)
         best_wrong = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         for _ in range(restarts):
-            x_adv = _random_start(x, pixel_eps, generator) if random_start else x.clone()
+            # The start is drawn for the whole batch every time, so the random stream does
+            # not depend on which images are still being attacked.
+            start = _random_start(x, pixel_eps, generator) if random_start else x.clone()
+            active = (~best_wrong).nonzero().squeeze(1) if stop_early else torch.arange(len(x), device=x.device)
+            if len(active) == 0:
+                break
+            x_adv = start[active]
+            x_active, y_active = x[active], y[active]
+            done = torch.zeros(len(active), dtype=torch.bool, device=x.device)
             for _ in range(steps):
-                grad = _loss_gradient(model, x_adv, y)
-                x_adv = _project(x, x_adv + pixel_alpha * grad.sign(), pixel_eps)
+                todo = (~done).nonzero().squeeze(1) if stop_early else None
+                if todo is not None and len(todo) == 0:
+                    break
+                x_step = x_adv if todo is None else x_adv[todo]
+                x_step = x_step.detach().requires_grad_(True)
+                logits = model(x_step)
+                y_step = y_active if todo is None else y_active[todo]
+                (grad,) = torch.autograd.grad(F.cross_entropy(logits, y_step, reduction="sum"), x_step)
+                x_next = _project(x_active if todo is None else x_active[todo],
+                                  x_step.detach() + pixel_alpha * grad.sign(), pixel_eps)
+                if todo is None:
+                    x_adv = x_next
+                else:
+                    fooled = logits.argmax(dim=1) != y_step
+                    keep = ~fooled  # a fooled image stays where it was fooled
+                    x_adv[todo[keep]] = x_next[keep]
+                    done[todo[fooled]] = True
             with torch.no_grad():
                 logits = model(x_adv)
-                loss = F.cross_entropy(logits, y, reduction="none")
-                wrong = logits.argmax(dim=1) != y
-            better = (wrong & ~best_wrong) | ((wrong == best_wrong) & (loss > best_loss))
-            best[better] = x_adv[better]
-            best_loss = torch.where(better, loss, best_loss)
-            best_wrong |= wrong
+                loss = F.cross_entropy(logits, y_active, reduction="none")
+                wrong = logits.argmax(dim=1) != y_active
+            better = (wrong & ~best_wrong[active]) | ((wrong == best_wrong[active]) & (loss > best_loss[active]))
+            chosen = active[better]
+            best[chosen] = x_adv[better]
+            best_loss[chosen] = loss[better]
+            best_wrong[chosen] |= wrong[better]
         return best
 
 

@@ -12,7 +12,7 @@ from .attacks import (check_images, check_labels, eval_mode, fgsm_direction, num
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
     """Predicted class of every image, computed in eval mode without gradients."""
     check_images(x)
     with eval_mode(model), torch.no_grad():
@@ -20,7 +20,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
                           for i in range(0, len(x), batch_size)])
 
 
-def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
     """Softmax probabilities (N, classes), in eval mode without gradients."""
     check_images(x)
     with eval_mode(model), torch.no_grad():
@@ -28,7 +28,7 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> 
                           for i in range(0, len(x), batch_size)])
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 200) -> float:
     """Clean accuracy in percent.
 
     >>> accuracy(model, x_test, y_test)   # e.g. 98.9
@@ -47,13 +47,14 @@ def robustness_curve(
     attack: str | Attack = "fgsm",
     *,
     eps_units: str = "pixel",
-    batch_size: int = 500,
+    batch_size: int = 200,
     progress: bool = False,
     **attack_kwargs,
 ) -> dict[float, float]:
     """Accuracy (percent) under ``attack`` for every eps in ``eps_list``: ``{eps: accuracy}``.
 
-    ``attack``: ``"fgsm"``, ``"pgd"`` (``attack_kwargs`` go to ``pgd``), or any callable
+    ``attack``: ``"fgsm"``, ``"pgd"`` (``attack_kwargs`` go to ``pgd``, which stops early on
+    fooled images unless ``stop_early=False``; eps and alpha in pixel units), or any callable
     ``attack(model, x, y, eps)`` returning adversarial images. For FGSM the input gradient's
     sign is computed once per batch and reused for every eps: FGSM's direction does not depend
     on eps, so the numbers equal a per-eps recomputation at a fraction of the cost.
@@ -82,7 +83,7 @@ def robustness_curve(
                 if attack == "fgsm":
                     x_adv = perturb(x_batch, direction, eps)
                 elif attack == "pgd":
-                    x_adv = pgd(model, x_batch, y_batch, eps, **attack_kwargs)
+                    x_adv = pgd(model, x_batch, y_batch, eps, **{"stop_early": True, **attack_kwargs})
                 else:
                     x_adv = attack(model, x_batch, y_batch, eps, **attack_kwargs)
                 with torch.inference_mode():

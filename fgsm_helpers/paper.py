@@ -23,3 +23,12 @@ def table2_rows() -> list[dict[str, float]]:
     """Table 2 as rows: ``{"eps", "baseline", "adversarial"}``."""
     return [{"eps": eps, "baseline": TABLE2_BASELINE[eps], "adversarial": TABLE2_ADVERSARIAL[eps]}
             for eps in TABLE2_EPS]
+
+
+def mean_abs_difference(ours: dict[float, float], paper: dict[float, float]) -> float:
+    """Mean absolute difference (points) between our accuracies and the paper's, over the
+    eps values both have."""
+    shared = [eps for eps in paper if eps in ours]
+    if not shared:
+        raise ValueError("no eps in common between the two curves")
+    return sum(abs(ours[eps] - paper[eps]) for eps in shared) / len(shared)

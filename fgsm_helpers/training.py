@@ -65,7 +65,8 @@ def run_epoch(
     ``(1 - adv_weight) * CE(clean) + adv_weight * CE(adversarial)``: ``adv_weight=0.5`` is the
     paper's clean-plus-FGSM batch, ``1.0`` trains on adversarial images only (Madry et al.).
     ``lr_at(fraction_of_epoch)`` sets the learning rate before each step.
-    Returns mean loss, clean accuracy and (with an attack) adversarial accuracy, in percent.
+    Returns mean loss, clean accuracy and (with an attack) adversarial accuracy, in percent,
+    and ``trace``: the running values at about 50 points of the epoch, for training curves.
     """
     if not 0.0 <= adv_weight <= 1.0:
         raise ValueError(f"adv_weight must lie in [0, 1]; got {adv_weight}")
@@ -80,6 +81,8 @@ def run_epoch(
         bar = tqdm(batches, total=total, desc=desc, unit="batch", leave=False)
         batches = bar
     loss_sum, clean_correct, adv_correct, seen = 0.0, 0, 0, 0
+    trace: list[dict[str, float]] = []
+    trace_every = max(1, total // 50)
     for step, (x_batch, y_batch) in enumerate(batches):
         x_adv = attack(model, x_batch, y_batch) if attack is not None else None
         model.train(training)
@@ -111,22 +114,26 @@ def run_epoch(
             clean_correct += (logits.argmax(1) == y_batch).sum().item()
         if logits_adv is not None:
             adv_correct += (logits_adv.argmax(1) == y_batch).sum().item()
-        if bar is not None and (step % 20 == 0 or step == total - 1):
-            stats = {"loss": f"{loss_sum / seen:.4f}"}
+        if step % trace_every == trace_every - 1 or step == total - 1:
+            point = {"batch": step + 1, "loss": loss_sum / seen}
             if logits is not None:
-                stats["acc"] = f"{100 * clean_correct / seen:.2f}%"
+                point["accuracy"] = 100 * clean_correct / seen
             if logits_adv is not None:
-                stats["adv_acc"] = f"{100 * adv_correct / seen:.2f}%"
-            bar.set_postfix(stats, refresh=False)
+                point["adv_accuracy"] = 100 * adv_correct / seen
+            trace.append(point)
+            if bar is not None:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in point.items() if k != "batch"},
+                                refresh=False)
     if bar is not None:
         bar.close()
     if training:
         model.eval()
-    result = {"loss": loss_sum / max(seen, 1)}
+    result: dict = {"loss": loss_sum / max(seen, 1)}
     if attack is None or adv_weight < 1.0:
         result["accuracy"] = 100.0 * clean_correct / max(seen, 1)
     if attack is not None:
         result["adv_accuracy"] = 100.0 * adv_correct / max(seen, 1)
+    result["trace"] = trace
     return result
 
 
@@ -212,7 +219,7 @@ def train(
         history.append(stats)
         if progress:
             print(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                             for k, v in stats.items()))
+                             for k, v in stats.items() if k != "trace"))
         if checkpoint_path is not None:
             save_checkpoint(model, checkpoint_path,
                             {**(checkpoint_metadata or {}), "epochs": epoch + 1, "history": history})

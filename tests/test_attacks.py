@@ -54,15 +54,15 @@ def test_attacks_leave_grads_and_mode_alone(tiny_batch, mode):
     torch.manual_seed(0)
     model = fh.PaperCNN()
     model.train(mode == "train")
-    model[1].weight.grad = torch.ones_like(model[1].weight)
+    model.conv1.weight.grad = torch.ones_like(model.conv1.weight)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     fh.fgsm(model, x, y, 0.1)
     fh.pgd(model, x, y, 0.1, steps=3)
     fh.robustness_curve(model, x, y, [0.1, 0.2])
     assert model.training == (mode == "train")
     assert all(m.training == (mode == "train") for m in model.modules())
-    assert torch.equal(model[1].weight.grad, torch.ones_like(model[1].weight))
-    assert all(p.grad is None for name, p in model.named_parameters() if name != "1.weight")
+    assert torch.equal(model.conv1.weight.grad, torch.ones_like(model.conv1.weight))
+    assert all(p.grad is None for name, p in model.named_parameters() if name != "conv1.weight")
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
 
 
@@ -209,3 +209,17 @@ def test_bad_pgd_settings_are_refused(random_cnn, tiny_batch, kwargs, match):
     x, y = tiny_batch
     with pytest.raises(ValueError, match=match):
         fh.pgd(random_cnn, x, y, 0.1, **kwargs)
+
+
+def test_pgd_stop_early_is_never_weaker(trained_cnn, mnist_test):
+    x, y = mnist_test[0][:200], mnist_test[1][:200]
+    for eps, restarts in ((0.1, 1), (0.15, 3)):
+        plain = fh.pgd(trained_cnn, x, y, eps, steps=10, restarts=restarts,
+                       generator=torch.Generator().manual_seed(1))
+        early = fh.pgd(trained_cnn, x, y, eps, steps=10, restarts=restarts, stop_early=True,
+                       generator=torch.Generator().manual_seed(1))
+        _assert_valid(early, x, eps)
+        fooled_plain = fh.predict(trained_cnn, plain) != y
+        fooled_early = fh.predict(trained_cnn, early) != y
+        assert fooled_early.sum() >= fooled_plain.sum()
+        assert (fooled_plain & ~fooled_early).sum() <= 1  # only float-rounding ties may differ

@@ -25,7 +25,7 @@ def test_same_seed_same_weights(mnist_train):
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
     assert history1[0]["loss"] == history2[0]["loss"]
-    assert not torch.equal(first.state_dict()["6.weight"], other.state_dict()["6.weight"])
+    assert not torch.equal(first.state_dict()["fc1.weight"], other.state_dict()["fc1.weight"])
 
 
 def test_adversarial_training_raises_fgsm_accuracy(mnist_train, mnist_test):

@@ -1,0 +1,92 @@
+"""``results.json``: every accuracy the series measures, one flat record per measurement.
+
+Layout: ``{"records": [...], "protocol": {...}, "models": {...}}``. A record holds at least
+``model``, ``attack``, ``eps``, ``eps_units`` and ``accuracy`` (percent, on the full test set
+unless ``n_images`` says otherwise); PGD records add ``steps`` and ``restarts``. Writing the
+same measurement again replaces it, so re-running a notebook never duplicates records.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+ATTACK_NAMES = ("none", "fgsm", "pgd", "fgsm_rs", "flat_gray", "transfer_fgsm", "transfer_pgd")
+_KEY_FIELDS = ("model", "attack", "eps", "eps_units", "labels", "steps", "restarts", "n_images",
+               "source_model")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(tmp, path)
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """The results file as a dict (an empty layout when it does not exist yet)."""
+    path = Path(path)
+    if not path.is_file():
+        return {"records": [], "protocol": {}, "models": {}}
+    data = json.loads(path.read_text())
+    data.setdefault("records", [])
+    data.setdefault("protocol", {})
+    data.setdefault("models", {})
+    return data
+
+
+def make_record(model: str, attack: str, eps: float, accuracy: float, *,
+                eps_units: str = "pixel", n_images: int = 10000, **extra) -> dict:
+    """One measurement, checked: ``accuracy`` in percent, ``eps`` >= 0, known units."""
+    if eps_units not in ("pixel", "normalized"):
+        raise ValueError(f"eps_units must be 'pixel' or 'normalized'; got {eps_units!r}")
+    if not 0.0 <= float(accuracy) <= 100.0:
+        raise ValueError(f"accuracy must be a percentage in [0, 100]; got {accuracy}")
+    if float(eps) < 0:
+        raise ValueError(f"eps must be >= 0; got {eps}")
+    record = {"model": model, "attack": attack, "eps": round(float(eps), 6),
+              "eps_units": eps_units, "accuracy": round(float(accuracy), 4),
+              "n_images": int(n_images)}
+    record.update(extra)
+    return record
+
+
+def add_records(path: str | os.PathLike, records: list[dict]) -> dict:
+    """Merge ``records`` into the file at ``path`` (same measurement: replaced) and save it."""
+    data = load_results(path)
+    index = {_key(r): i for i, r in enumerate(data["records"])}
+    for record in records:
+        key = _key(record)
+        if key in index:
+            data["records"][index[key]] = record
+        else:
+            index[key] = len(data["records"])
+            data["records"].append(record)
+    _atomic_write_text(Path(path), json.dumps(data, indent=1))
+    return data
+
+
+def set_section(path: str | os.PathLike, section: str, name: str, value) -> dict:
+    """Set ``data[section][name] = value`` (e.g. the protocol card, or a model's description)."""
+    data = load_results(path)
+    data.setdefault(section, {})[name] = value
+    _atomic_write_text(Path(path), json.dumps(data, indent=1))
+    return data
+
+
+def curve_records(model: str, attack: str, curve: dict[float, float], *,
+                  eps_units: str = "pixel", n_images: int = 10000, **extra) -> list[dict]:
+    """Records for a ``{eps: accuracy}`` curve from ``robustness_curve``."""
+    return [make_record(model, attack, eps, accuracy, eps_units=eps_units, n_images=n_images, **extra)
+            for eps, accuracy in curve.items()]
+
+
+def find(data: dict, **fields) -> list[dict]:
+    """Records whose fields equal all of ``fields``."""
+    return [r for r in data["records"] if all(r.get(k) == v for k, v in fields.items())]
+
+
+def _key(record: dict) -> tuple:
+    return tuple(record.get(field) for field in _KEY_FIELDS)

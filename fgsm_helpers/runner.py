@@ -1,0 +1,150 @@
+"""The batch run: execute the whole series with papermill into one output folder.
+
+``python -m fgsm_helpers run --out DIR [--quick] [-p NAME VALUE ...] [--only 01 02]`` writes
+the executed notebooks, ``DIR/results.json`` (every accuracy measured) and each figure as PNG.
+A failing notebook stops the run with its name and the failing cell; what earlier notebooks
+wrote stays on disk.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+
+#: The smoke configuration of ``--quick``: every notebook runs every cell, on small data.
+QUICK_PARAMETERS = {
+    "TRAIN_SUBSET": 2000,
+    "TEST_SUBSET": 500,
+    "EPOCHS": 1,
+    "AT_EPOCHS": 1,
+    "PGD_IMAGES": 50,
+    "PGD_STEPS": 5,
+    "PGD_RESTARTS": 1,
+    "EVAL_RESTARTS": 2,
+    "EVAL_RESTART_IMAGES": 50,
+    "DEFENCE_EPOCHS": 1,
+    "DEFENCE_TRAIN_SUBSET": 2000,
+    "DEEPFOOL_IMAGES": 20,
+    "EXPLORER_IMAGES": 20,
+}
+
+
+def find_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
+    """The series' notebooks (``NN_slug.ipynb``) in order."""
+    candidates = [Path(notebook_dir)] if notebook_dir else [
+        Path.cwd() / "notebooks", Path(__file__).resolve().parents[1] / "notebooks"]
+    for folder in candidates:
+        notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+        if notebooks:
+            return notebooks
+    raise FileNotFoundError(
+        "no notebooks found in " + " or ".join(str(c) for c in candidates)
+        + ": run from the repository root or pass --notebooks DIR")
+
+
+def parse_value(text: str):
+    """A ``-p`` value typed like papermill does: numbers, True/False/None, lists, else a string."""
+    for parse in (ast.literal_eval, json.loads):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError):
+            continue
+    return text
+
+
+def notebook_parameters(path: Path) -> set[str]:
+    """Names assigned in the notebook's ``parameters`` cell."""
+    notebook = json.loads(path.read_text())
+    names: set[str] = set()
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            for node in tree.body:
+                if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None = None,
+               only: list[str] | None = None, notebook_dir: str | Path | None = None,
+               timeout: int | None = 3600, progress: bool = True) -> dict:
+    """Execute the notebooks in order into ``out``; returns ``{notebook: seconds}``."""
+    import papermill
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    notebooks = find_notebooks(notebook_dir)
+    if only:
+        notebooks = [p for p in notebooks if any(p.name.startswith(prefix) for prefix in only)]
+        if not notebooks:
+            raise ValueError(f"--only {only} matches no notebook")
+    given = {**(QUICK_PARAMETERS if quick else {}), **(parameters or {})}
+    declared = set().union(*(notebook_parameters(p) for p in notebooks))
+    unknown = set(parameters or {}) - declared
+    if unknown:
+        raise ValueError(f"no notebook has the parameter(s) {sorted(unknown)}; known: {sorted(declared)}")
+    timings: dict[str, float] = {}
+    total_start = time.perf_counter()
+    for number, path in enumerate(notebooks, 1):
+        names = notebook_parameters(path)
+        values = {"OUTPUT_DIR": str(out), "CHECKPOINT_DIR": str(out / "checkpoints")}
+        values.update(given)
+        values = {k: v for k, v in values.items() if k in names}
+        print(f"[{number}/{len(notebooks)}] {path.name}" + (" (quick)" if quick else ""), flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(path), str(out / path.name), parameters=values, kernel_name="python3",
+                cwd=str(path.parent), progress_bar=progress, execution_timeout=timeout)
+        except papermill.PapermillExecutionError as err:
+            raise SeriesError(
+                f"{path.name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                f"The partly executed notebook is {out / path.name}; results of the notebooks "
+                f"before it stay in {out}.") from err
+        timings[path.name] = time.perf_counter() - start
+        print(f"    done in {timings[path.name]:.0f} s", flush=True)
+    timings["total"] = time.perf_counter() - total_start
+    (out / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(f"Series finished in {timings['total']:.0f} s: notebooks, results.json and figures in {out}")
+    return timings
+
+
+class SeriesError(RuntimeError):
+    """A notebook of the batch run failed."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fgsm_helpers",
+                                     description="The FGSM notebook series from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute the whole series with papermill")
+    run.add_argument("--out", required=True, help="folder for executed notebooks, results.json, figures")
+    run.add_argument("--quick", action="store_true", help="smoke configuration: small data, few steps")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter (passed to papermill), e.g. -p EPOCHS 2")
+    run.add_argument("--only", nargs="+", help="run only the notebooks whose names start with these")
+    run.add_argument("--notebooks", help="folder holding the notebooks (default: ./notebooks)")
+    run.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
+    badges = commands.add_parser("badges", help="write the Colab badges into the notebooks and colab_badges.md")
+    badges.add_argument("--repo", required=True, help="GitHub OWNER/NAME")
+    badges.add_argument("--ref", default="main", help="branch, tag or commit the badges open")
+    badges.add_argument("--root", default=".", help="repository root")
+    args = parser.parse_args(argv)
+    if args.command == "badges":
+        from .badges import write_badges
+
+        for path in write_badges(args.root, args.repo, args.ref):
+            print(f"wrote {path}")
+        return 0
+    parameters = {name: parse_value(value) for name, value in args.parameter}
+    try:
+        run_series(args.out, quick=args.quick, parameters=parameters, only=args.only,
+                   notebook_dir=args.notebooks, timeout=args.timeout)
+    except (SeriesError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,117 @@
+"""The models the chapters share, loaded from their checkpoint or trained when missing.
+
+Each chapter runs on its own: it asks for the model it needs, and gets the checkpoint an
+earlier chapter saved when its recipe matches, or trains it now (and saves it). The returned
+``how`` says which, so the notebook can tell the reader.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from torch import nn
+
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .data import load_mnist
+from .evaluation import accuracy
+from .models import build_model, count_parameters
+from .runtime import set_seed
+from .training import train
+
+#: The recipes of the series' shared models (chapter 01's baseline, chapter 03's defences).
+RECIPES = {
+    "baseline": {"architecture": "PaperCNN", "attack": None, "epochs": 1, "batch_size": 64,
+                 "lr": 2e-3, "schedule": "cyclic", "optimizer": "Adam"},
+    "fgsm_at": {"architecture": "PaperCNN", "attack": "fgsm", "train_eps": 0.3, "eps_units": "pixel",
+                "adv_weight": 0.5, "epochs": 1, "batch_size": 64, "lr": 2e-3, "schedule": "cyclic",
+                "optimizer": "Adam"},
+    "fgsm_at_normalized": {"architecture": "PaperCNN", "attack": "fgsm", "train_eps": 0.3,
+                           "eps_units": "normalized", "adv_weight": 0.5, "epochs": 1, "batch_size": 64,
+                           "lr": 2e-3, "schedule": "cyclic", "optimizer": "Adam"},
+}
+_TRAIN_ARGS = ("epochs", "batch_size", "lr", "schedule", "attack", "train_eps", "eps_units", "adv_weight")
+
+
+def recipe(name: str, **overrides) -> dict:
+    """The recipe of a shared model, with ``overrides`` (e.g. ``epochs=2``) applied."""
+    if name not in RECIPES:
+        raise ValueError(f"name must be one of {sorted(RECIPES)}; got {name!r}")
+    unknown = set(overrides) - set(RECIPES[name]) - {"seed", "train_subset"}
+    if unknown:
+        raise ValueError(f"unknown recipe settings {sorted(unknown)} for {name}")
+    return {**RECIPES[name], "seed": 0, "train_subset": None, **overrides}
+
+
+def get_model(name: str, checkpoint_dir: str | os.PathLike, *, data_dir=None, device="cpu",
+              download: bool = False, retrain: bool = False, progress: bool = True,
+              **overrides) -> tuple[nn.Module, dict, str]:
+    """``(model, metadata, how)`` for the shared model ``name`` ("baseline", "fgsm_at",
+    "fgsm_at_normalized"): loaded from ``checkpoint_dir/name.pt`` when it was trained with the
+    same recipe, else trained now on MNIST and saved there. ``how`` is "loaded" or "trained"."""
+    wanted = recipe(name, **overrides)
+    path = Path(checkpoint_dir) / f"{name}.pt"
+    if path.is_file() and not retrain:
+        try:
+            model, meta = load_checkpoint(path, wanted["architecture"], device)
+        except CheckpointError as err:
+            print(f"Ignoring {path}: {err}")
+        else:
+            if meta.get("recipe") == wanted:
+                return model, meta, "loaded"
+            print(f"{path} was trained with another recipe; training {name} again.")
+    set_seed(wanted["seed"])
+    x_train, y_train = load_mnist("train", data_dir, device=device, subset=wanted["train_subset"],
+                                  seed=wanted["seed"], download=download)
+    model = build_model(wanted["architecture"]).to(device)
+    start = time.perf_counter()
+    history = train(model, x_train, y_train, seed=wanted["seed"], progress=progress,
+                    **{k: wanted[k] for k in _TRAIN_ARGS if k in wanted})
+    seconds = time.perf_counter() - start
+    x_test, y_test = load_mnist("test", data_dir, device=device, download=download)
+    meta = save_shared_model(model, name, wanted, history, seconds, accuracy(model, x_test, y_test),
+                             checkpoint_dir)
+    return model, meta, "trained"
+
+
+def describe(meta: dict, how: str) -> str:
+    """One sentence on where a model came from, for the notebook to print."""
+    r = meta["recipe"]
+    attack = "clean images only" if r.get("attack") is None else (
+        f"clean + {r['attack'].upper()} images at eps {r['train_eps']} ({r['eps_units']} units)")
+    verb = "Loaded from its checkpoint" if how == "loaded" else "Trained now and saved"
+    return (f"{verb}: {meta['name']} ({r['architecture']}, {r['epochs']} epoch(s) of {r['optimizer']}, "
+            f"{attack}, seed {r['seed']}); clean test accuracy {meta['clean_accuracy']:.2f}%, "
+            f"trained in {meta['train_seconds']:.0f} s.")
+
+
+def save_shared_model(model: nn.Module, name: str, wanted: dict, history: list, train_seconds: float,
+                      clean_accuracy: float, checkpoint_dir: str | os.PathLike) -> dict:
+    """Save a shared model with the metadata ``get_model`` looks for; returns that metadata."""
+    meta = {"name": name, "recipe": wanted, "train_seconds": round(train_seconds, 1),
+            "clean_accuracy": clean_accuracy, "history": history,
+            "parameters": count_parameters(model)}
+    save_checkpoint(model, Path(checkpoint_dir) / f"{name}.pt", meta)
+    return meta
+
+
+def model_card(meta: dict) -> dict:
+    """What ``results.json`` says about a trained model."""
+    r = meta["recipe"]
+    return {"architecture": r["architecture"], "parameters": meta.get("parameters"),
+            "recipe": r, "epochs_kept": meta.get("epochs_kept", r["epochs"]),
+            "train_seconds": meta["train_seconds"], "clean_accuracy": meta["clean_accuracy"]}
+
+
+def protocol_card(recipes: dict[str, dict], *, test_images: int, labels: str = "true labels") -> dict:
+    """Everything a reader needs to reproduce a table: eps units, clamping, labels, test set,
+    and each model's training recipe."""
+    return {
+        "eps_units": {"pixel": "eps added to images in [0, 1] (the model normalizes afterwards)",
+                      "normalized": "eps added after normalization: eps_pixel = eps * 0.3081"},
+        "clamping": "adversarial images clamped to [0, 1]",
+        "attack_labels": labels,
+        "loss": "cross-entropy",
+        "test_set": f"MNIST test set, {test_images} images",
+        "recipes": recipes,
+    }

@@ -1,0 +1,160 @@
+"""The epsilon explorer: sliders for eps and the test image, a model picker, and one figure
+(original, perturbation, adversarial image, class probabilities) updated in place.
+
+Works with ipywidgets 7.7 (what Colab ships) and 8: the figure is rendered to PNG into a single
+``ipywidgets.Image``, so a slider move replaces that image instead of stacking a new figure,
+whatever the matplotlib backend. The FGSM direction of each (model, image) is computed once
+and cached: a move of the eps slider costs one forward pass on one image and one PNG render.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
+
+from .attacks import check_images, check_labels, fgsm_direction, perturb, to_pixel_eps
+from .evaluation import predict_proba
+from .plots import draw_attack_panels
+
+CSS_FIGURE = "fgsm-explorer-figure"
+CSS_STATUS = "fgsm-explorer-status"
+
+
+class EpsilonExplorer:
+    """Interactive FGSM on one test image at a time.
+
+    >>> explorer = EpsilonExplorer({"baseline": model}, x_test[:200], y_test[:200])
+    >>> explorer            # in a notebook: the sliders and the figure
+    >>> explorer.eps_slider.value = 0.3; explorer.state["adversarial_prediction"]
+    """
+
+    def __init__(self, models: Mapping[str, nn.Module] | nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                 eps: float = 0.1, eps_max: float = 0.8, eps_step: float = 0.01, index: int = 0) -> None:
+        if isinstance(models, nn.Module):
+            models = {"model": models}
+        if not models:
+            raise ValueError("models must hold at least one model")
+        check_images(x)
+        check_labels(y, len(x), 10)
+        to_pixel_eps(eps)
+        to_pixel_eps(eps_max, name="eps_max")
+        if not 0 < eps_step <= 0.01:
+            raise ValueError(f"eps_step must lie in (0, 0.01]; got {eps_step}")
+        if not 0 <= index < len(x):
+            raise ValueError(f"index must lie in 0..{len(x) - 1}; got {index}")
+        self.models = dict(models)
+        self.x, self.y = x, y
+        self._directions: dict[tuple[str, int], torch.Tensor] = {}
+        self._clean_probs: dict[tuple[str, int], torch.Tensor] = {}
+        self.state: dict = {}
+        self.renders = 0
+
+        self.eps_slider = widgets.FloatSlider(value=eps, min=0.0, max=eps_max, step=eps_step,
+                                              description="eps", readout_format=".2f",
+                                              continuous_update=True)
+        self.index_slider = widgets.IntSlider(value=index, min=0, max=len(x) - 1, description="test image")
+        self.model_picker = widgets.Dropdown(options=list(self.models), description="model")
+        self.image = widgets.Image(format="png")
+        self.image.add_class(CSS_FIGURE)
+        self.status = widgets.HTML()
+        self.status.add_class(CSS_STATUS)
+        self.widget = widgets.VBox([
+            widgets.HBox([self.eps_slider, self.index_slider, self.model_picker]),
+            self.image, self.status])
+
+        self.fig, axes = plt.subplots(1, 4, figsize=(12, 3.0), gridspec_kw={"width_ratios": [1, 1, 1, 2]})
+        plt.close(self.fig)  # never shown by the backend: only rendered into self.image
+        self.axes = axes
+        self._artists: dict | None = None
+        for control in (self.eps_slider, self.index_slider, self.model_picker):
+            control.observe(self._on_change, names="value")
+        self.update()
+
+    def add_model(self, name: str, model: nn.Module) -> None:
+        """Offer another model in the picker (e.g. the adversarially trained one of chapter 03)."""
+        self.models[name] = model
+        self.model_picker.options = list(self.models)
+
+    def _on_change(self, change) -> None:
+        self.update()
+
+    def _cached(self, name: str, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (name, index)
+        if key not in self._directions:
+            model = self.models[name]
+            image, label = self.x[index:index + 1], self.y[index:index + 1]
+            self._directions[key] = fgsm_direction(model, image, label)
+            self._clean_probs[key] = predict_proba(model, image)[0]
+        return self._directions[key], self._clean_probs[key]
+
+    def update(self) -> None:
+        """Recompute for the current slider values and redraw the one figure in place."""
+        name, index, eps = self.model_picker.value, self.index_slider.value, float(self.eps_slider.value)
+        model = self.models[name]
+        direction, probs_clean = self._cached(name, index)
+        image = self.x[index:index + 1]
+        x_adv = perturb(image, direction, eps)
+        probs_adv = predict_proba(model, x_adv)[0]
+        label = int(self.y[index])
+        if self._artists is None:
+            self._artists = draw_attack_panels(self.axes, image[0], x_adv[0], eps, probs_clean, probs_adv, label)
+            self.fig.subplots_adjust(left=0.02, right=0.98, top=0.8, bottom=0.16, wspace=0.25)
+        else:
+            self._redraw(image[0], x_adv[0], eps, probs_clean, probs_adv, label)
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png", dpi=80)
+        self.image.value = buffer.getvalue()
+        self.renders += 1
+        clean_pred, adv_pred = int(probs_clean.argmax()), int(probs_adv.argmax())
+        self.state = {"model": name, "index": index, "eps": eps, "label": label,
+                      "clean_prediction": clean_pred, "clean_confidence": float(probs_clean[clean_pred]),
+                      "adversarial_prediction": adv_pred, "adversarial_confidence": float(probs_adv[adv_pred]),
+                      "x_adv": x_adv[0]}
+        verdict = "fooled" if adv_pred != label else "still right"
+        self.status.value = (f"<b>{name}</b>, eps = {eps:.2f}: label {label}, "
+                             f"original predicted <b>{clean_pred}</b> ({100 * float(probs_clean[clean_pred]):.0f}%), "
+                             f"adversarial predicted <b class='adv-pred'>{adv_pred}</b> "
+                             f"({100 * float(probs_adv[adv_pred]):.0f}%): {verdict}")
+
+    def _redraw(self, image, x_adv, eps, probs_clean, probs_adv, label) -> None:
+        artists = self._artists
+        perturbation = (x_adv - image)[0].cpu()
+        scale = max(float(perturbation.abs().max()), 1e-8)
+        artists["original"].set_data(image[0].cpu())
+        artists["perturbation"].set_data(perturbation / scale)
+        artists["adversarial"].set_data(x_adv[0].cpu())
+        for bar, value in zip(artists["bars_clean"], probs_clean.cpu().numpy()):
+            bar.set_height(float(value))
+        for bar, value in zip(artists["bars_adv"], probs_adv.cpu().numpy()):
+            bar.set_height(float(value))
+        clean_pred, adv_pred = int(probs_clean.argmax()), int(probs_adv.argmax())
+        artists["title_original"].set_text(f"original: label {label}\npred {clean_pred} ({100 * float(probs_clean[clean_pred]):.0f}%)")
+        artists["title_perturbation"].set_text(f"perturbation, eps={eps:.2f}\n(scaled to be visible)")
+        artists["title_adversarial"].set_text(f"adversarial\npred {adv_pred} ({100 * float(probs_adv[adv_pred]):.0f}%)")
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def png(self) -> bytes:
+        """The figure as currently shown (PNG bytes)."""
+        return bytes(self.image.value)
+
+
+def explorer_static_figure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, index: int = 0,
+                           eps_list=(0.0, 0.1, 0.2, 0.3)):
+    """The explorer's panels for a few eps values, as one static figure (for GitHub, papermill)."""
+    from .plots import plot_adversarial_gallery
+
+    return plot_adversarial_gallery(model, x, y, eps_list, index=index)
+
+
+def figure_array(png: bytes) -> np.ndarray:
+    """Decode PNG bytes into an RGBA array (to compare two renders)."""
+    return plt.imread(io.BytesIO(png), format="png")
