@@ -36,7 +36,7 @@ def plot_digit_grid(x: torch.Tensor, y: torch.Tensor, predictions: torch.Tensor 
         ax.axis("off")
         if i >= count:
             continue
-        ax.imshow(x[i, 0].detach().cpu(), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(x[i, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
         label = f"label {int(y[i])}"
         color = "black"
         if predictions is not None:
@@ -115,9 +115,9 @@ def draw_attack_panels(axes, image: torch.Tensor, x_adv: torch.Tensor, eps: floa
     perturbation = (x_adv - image)[0].cpu()
     scale = max(float(perturbation.abs().max()), 1e-8)
     artists = {
-        "original": ax_orig.imshow(image[0].cpu(), cmap="gray", vmin=0, vmax=1),
-        "perturbation": ax_pert.imshow(perturbation / scale, cmap="seismic", vmin=-1, vmax=1),
-        "adversarial": ax_adv.imshow(x_adv[0].cpu(), cmap="gray", vmin=0, vmax=1),
+        "original": ax_orig.imshow(image[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1),
+        "perturbation": ax_pert.imshow((perturbation / scale).numpy(), cmap="seismic", vmin=-1, vmax=1),
+        "adversarial": ax_adv.imshow(x_adv[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1),
     }
     for ax in (ax_orig, ax_pert, ax_adv):
         ax.set_xticks([])
@@ -161,7 +161,7 @@ def plot_image_gallery(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_l
         x_adv = perturb(images, direction, to_pixel_eps(eps, eps_units))
         probs = predict_proba(model, x_adv)
         for column, ax in enumerate(row):
-            ax.imshow(x_adv[column, 0].cpu(), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(x_adv[column, 0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             predicted = int(probs[column].argmax())

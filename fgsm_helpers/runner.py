@@ -10,27 +10,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-#: The smoke configuration of ``--quick``: every notebook runs every cell, on small data.
-QUICK_PARAMETERS = {
-    "TRAIN_SUBSET": 2000,
-    "TEST_SUBSET": 500,
-    "EPOCHS": 1,
-    "AT_EPOCHS": 1,
-    "PGD_IMAGES": 50,
-    "PGD_STEPS": 5,
-    "PGD_RESTARTS": 1,
-    "EVAL_RESTARTS": 2,
-    "EVAL_RESTART_IMAGES": 50,
-    "DEFENCE_EPOCHS": 1,
-    "DEFENCE_TRAIN_SUBSET": 2000,
-    "DEEPFOOL_IMAGES": 20,
-    "EXPLORER_IMAGES": 20,
-}
-
+from .runtime import QUICK_ENV
 
 def find_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
     """The series' notebooks (``NN_slug.ipynb``) in order."""
@@ -82,7 +67,9 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
         notebooks = [p for p in notebooks if any(p.name.startswith(prefix) for prefix in only)]
         if not notebooks:
             raise ValueError(f"--only {only} matches no notebook")
-    given = {**(QUICK_PARAMETERS if quick else {}), **(parameters or {})}
+    given = dict(parameters or {})
+    # The notebooks read FGSM_QUICK in their parameters cell: their own smoke configuration.
+    os.environ[QUICK_ENV] = "1" if quick else "0"
     declared = set().union(*(notebook_parameters(p) for p in notebooks))
     unknown = set(parameters or {}) - declared
     if unknown:
@@ -102,7 +89,8 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
                 cwd=str(path.parent), progress_bar=progress, execution_timeout=timeout)
         except papermill.PapermillExecutionError as err:
             raise SeriesError(
-                f"{path.name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                f"{path.name} failed at cell [{err.exec_count}] ({_first_line(out / path.name, err.exec_count)}): "
+                f"{err.ename}: {err.evalue}\n"
                 f"The partly executed notebook is {out / path.name}; results of the notebooks "
                 f"before it stay in {out}.") from err
         timings[path.name] = time.perf_counter() - start
@@ -111,6 +99,19 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
     print(f"Series finished in {timings['total']:.0f} s: notebooks, results.json and figures in {out}")
     return timings
+
+
+def _first_line(executed: Path, exec_count: int) -> str:
+    """The first line of the executed notebook's cell with this execution count."""
+    try:
+        cells = json.loads(executed.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return "source unavailable"
+    for cell in cells:
+        if cell.get("execution_count") == exec_count:
+            lines = "".join(cell["source"]).strip().splitlines()
+            return lines[0][:80] if lines else ""
+    return "source unavailable"
 
 
 class SeriesError(RuntimeError):
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the whole series with papermill")
     run.add_argument("--out", required=True, help="folder for executed notebooks, results.json, figures")
-    run.add_argument("--quick", action="store_true", help="smoke configuration: small data, few steps")
+    run.add_argument("--quick", action="store_true",
+                     help="smoke configuration (FGSM_QUICK=1): small data subsets, few attack steps")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set a notebook parameter (passed to papermill), e.g. -p EPOCHS 2")
     run.add_argument("--only", nargs="+", help="run only the notebooks whose names start with these")

@@ -98,3 +98,15 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+QUICK_ENV = "FGSM_QUICK"
+
+
+def quick_mode() -> bool:
+    """True when ``FGSM_QUICK=1``: the notebooks' smoke configuration (small subsets, few
+    steps), used by pytest/nbval, CI and ``python -m fgsm_helpers run --quick``."""
+    value = os.environ.get(QUICK_ENV, "0").strip().lower()
+    if value not in ("0", "1", "", "false", "true"):
+        raise ValueError(f"{QUICK_ENV} must be 0 or 1; got {value!r}")
+    return value in ("1", "true")

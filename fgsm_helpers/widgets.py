@@ -125,9 +125,9 @@ class EpsilonExplorer:
         artists = self._artists
         perturbation = (x_adv - image)[0].cpu()
         scale = max(float(perturbation.abs().max()), 1e-8)
-        artists["original"].set_data(image[0].cpu())
-        artists["perturbation"].set_data(perturbation / scale)
-        artists["adversarial"].set_data(x_adv[0].cpu())
+        artists["original"].set_data(image[0].cpu().numpy())
+        artists["perturbation"].set_data((perturbation / scale).numpy())
+        artists["adversarial"].set_data(x_adv[0].cpu().numpy())
         for bar, value in zip(artists["bars_clean"], probs_clean.cpu().numpy()):
             bar.set_height(float(value))
         for bar, value in zip(artists["bars_adv"], probs_adv.cpu().numpy()):

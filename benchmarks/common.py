@@ -1,0 +1,301 @@
+"""Shared code of the benchmark scripts: machine description, versions, thread setup, load
+averages, table printing, and the merge of one benchmark's record into
+``benchmarks/results/<machine>.json`` (written atomically: a temporary file in the same folder,
+then ``os.replace``, so an interrupted run never leaves a half-written results file).
+
+The results file holds::
+
+    {"machine": {...}, "machine_slug": "cpu-2core-amd-epyc", "updated": "...",
+     "benchmarks": {"eps_sweep": {record}, "training": {record}, "end_to_end": {record}}}
+
+and every record holds ``date``, ``threads``, ``software`` (python, torch, torchattacks...),
+``machine``, ``load_average`` (before and after), ``config`` and ``figures``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
+
+# Make ``import fgsm_helpers`` work when a script is run from a checkout without installing.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+# ------------------------------------------------------------------------- machine, versions
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform``)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        try:
+            return subprocess.check_output(["sysctl", "-n", "machdep.cpu.brand_string"],
+                                           text=True).strip()
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    return platform.processor() or platform.machine() or "unknown-cpu"
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+                    return [flag for flag in wanted if flag in flags]
+    except OSError:
+        pass
+    return []
+
+
+def describe_machine() -> dict[str, Any]:
+    """CPU model, logical/physical cores, RAM, OS, SIMD flags, and the GPU if torch sees one."""
+    import psutil
+
+    info: dict[str, Any] = {
+        "cpu_model": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "arch": platform.machine(),
+        "simd": _cpu_flags(),
+    }
+    if hasattr(os, "sched_getaffinity"):
+        info["usable_cores"] = len(os.sched_getaffinity(0))
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except Exception:  # describing the machine must never fail a benchmark
+        pass
+    return info
+
+
+def machine_slug(info: dict[str, Any] | None = None) -> str:
+    """A short file name for this machine, e.g. ``cpu-2core-amd-epyc``."""
+    info = info or describe_machine()
+    model = info["cpu_model"].lower()
+    model = re.sub(r"\((r|tm)\)", " ", model)
+    model = re.sub(r"@.*$", " ", model)  # clock speed
+    model = re.sub(r"\b(cpu|processor|\d+-core)\b", " ", model)
+    model = re.sub(r"[^a-z0-9]+", "-", model).strip("-") or "unknown"
+    cores = info.get("usable_cores") or info.get("logical_cores") or 0
+    return f"cpu-{cores}core-{model}"
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of python, torch, torchattacks, numpy, fgsm_helpers, and the git commit."""
+    versions: dict[str, str] = {"python": platform.python_version()}
+    for name in ("torch", "torchattacks", "numpy", "fgsm_helpers", "papermill"):
+        try:
+            module = __import__(name)
+            versions[name] = getattr(module, "__version__", "unknown")
+        except Exception:
+            versions[name] = "not installed"
+    try:
+        commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                                         text=True, stderr=subprocess.DEVNULL).strip()
+        dirty = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"],
+                                        cwd=REPO, text=True, stderr=subprocess.DEVNULL).strip()
+        versions["git_commit"] = commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    try:
+        import torch
+
+        versions["torch_parallel_backend"] = ("OpenMP" if "OpenMP" in torch.__config__.parallel_info()
+                                              else "other")
+        versions["mkldnn"] = str(torch.backends.mkldnn.is_available())
+    except Exception:
+        pass
+    return versions
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------------- arguments
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--threads``, ``--results`` and ``--data-dir``, shared by every script."""
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch.get_num_threads() unchanged)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="JSON file to merge the figures into "
+                             "(default: benchmarks/results/<machine>.json)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder holding MNIST/raw (default: $FGSM_DATA_DIR, else ../shared/data)")
+
+
+def setup_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads explicitly (``None``: keep the current number)."""
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise SystemExit(f"--threads must be >= 1; got {threads}")
+        torch.set_num_threads(threads)
+    else:
+        torch.set_num_threads(torch.get_num_threads())
+    return torch.get_num_threads()
+
+
+def resolve_data_dir(data_dir: str | None) -> str:
+    """``--data-dir``, else ``$FGSM_DATA_DIR``, else ``../shared/data``; exported as
+    ``FGSM_DATA_DIR`` so subprocesses (the notebook runner) see the same data."""
+    path = data_dir or os.environ.get("FGSM_DATA_DIR") or str(DEFAULT_DATA_DIR)
+    if not (Path(path) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        raise SystemExit(f"real MNIST not found under {path}: pass --data-dir or set FGSM_DATA_DIR")
+    os.environ["FGSM_DATA_DIR"] = str(path)
+    return str(path)
+
+
+def default_results_path() -> Path:
+    return RESULTS_DIR / f"{machine_slug()}.json"
+
+
+# ------------------------------------------------------------------------------ the record
+def new_record(name: str, threads: int, config: dict[str, Any]) -> dict[str, Any]:
+    """The start of a benchmark's record: date, machine, versions, threads, load average."""
+    return {
+        "benchmark": name,
+        "date": now_iso(),
+        "machine": describe_machine(),
+        "software": software_versions(),
+        "threads": threads,
+        "load_average": {"before": load_average()},
+        "config": config,
+        "figures": {},
+    }
+
+
+def finish_record(record: dict[str, Any], started: float) -> dict[str, Any]:
+    record["load_average"]["after"] = load_average()
+    record["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+    before = record["load_average"].get("before")
+    cores = record["machine"].get("usable_cores") or record["machine"].get("logical_cores") or 1
+    if before and before[0] > 0.5:
+        record.setdefault("notes", []).append(
+            f"load average {before[0]} on {cores} cores when the benchmark started: other work "
+            "was running, so timings may be pessimistic")
+    return record
+
+
+def _to_json(value: Any) -> Any:
+    """Plain JSON types: floats rounded to 6 significant digits, dict keys as strings."""
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder + ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as out:
+            json.dump(data, out, indent=1, sort_keys=False)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+
+
+def merge_results(path: Path | None, name: str, record: dict[str, Any]) -> Path:
+    """Put ``record`` under ``benchmarks[name]`` of the results JSON, keeping the other
+    benchmarks' records; the machine description at the top is refreshed."""
+    path = Path(path) if path is not None else default_results_path()
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            backup = path.with_name(path.name + ".unreadable")
+            os.replace(path, backup)
+            print(f"warning: {path} was unreadable ({err}); moved it to {backup}", file=sys.stderr)
+            data = {}
+    machine = describe_machine()
+    data["machine"] = machine
+    data["machine_slug"] = machine_slug(machine)
+    data["updated"] = now_iso()
+    data.setdefault("benchmarks", {})[name] = _to_json(record)
+    atomic_write_json(path, data)
+    return path
+
+
+# ---------------------------------------------------------------------------------- output
+def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]],
+                notes: Iterable[str] = ()) -> str:
+    """Print an aligned text table (and return it)."""
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return str(value)
+
+    text_rows = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in text_rows]) for i, h in enumerate(headers)]
+    rule = "  ".join("-" * w for w in widths)
+    lines = [title, "=" * len(title),
+             "  ".join(h.ljust(w) for h, w in zip(headers, widths)), rule]
+    for row in text_rows:
+        lines.append("  ".join(v.rjust(w) if i else v.ljust(w)
+                               for i, (v, w) in enumerate(zip(row, widths))))
+    lines.append(rule)
+    lines.extend(notes)
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
+def header_line(record: dict[str, Any]) -> str:
+    machine, software = record["machine"], record["software"]
+    return (f"{machine['cpu_model']}, {machine.get('usable_cores', machine['logical_cores'])} cores, "
+            f"{machine['ram_gb']} GB | python {software['python']}, torch {software['torch']}, "
+            f"torchattacks {software.get('torchattacks')} | threads {record['threads']} | "
+            f"load average {record['load_average']['before']}")
+
+
+def check_mark(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "MISS")
