@@ -47,6 +47,7 @@ def robustness_curve(
     attack: str | Attack = "fgsm",
     *,
     eps_units: str = "pixel",
+    labels: str = "true",
     batch_size: int = 200,
     progress: bool = False,
     **attack_kwargs,
@@ -58,6 +59,8 @@ def robustness_curve(
     ``attack(model, x, y, eps)`` returning adversarial images. For FGSM the input gradient's
     sign is computed once per batch and reused for every eps: FGSM's direction does not depend
     on eps, so the numbers equal a per-eps recomputation at a fraction of the cost.
+    ``labels="predicted"`` makes the attack use the model's predictions instead of the true
+    labels (no label leaking); accuracy is always measured against the true labels.
     """
     check_images(x)
     check_labels(y, len(x), num_classes(model, x))
@@ -66,6 +69,8 @@ def robustness_curve(
     pixel_eps = [to_pixel_eps(eps, eps_units) for eps in eps_list]
     if attack == "fgsm" and attack_kwargs:
         raise TypeError(f"FGSM takes no extra arguments; got {sorted(attack_kwargs)}")
+    if labels not in ("true", "predicted"):
+        raise ValueError(f"labels must be 'true' or 'predicted'; got {labels!r}")
     if isinstance(attack, str) and attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack must be 'fgsm', 'pgd' or a callable; got {attack!r}")
     correct = torch.zeros(len(eps_list), dtype=torch.long)
@@ -78,15 +83,39 @@ def robustness_curve(
     with eval_mode(model):
         for start in batches:
             x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
-            direction = fgsm_direction(model, x_batch, y_batch) if attack == "fgsm" else None
+            y_attack = y_batch if labels == "true" else predict(model, x_batch)
+            direction = fgsm_direction(model, x_batch, y_attack) if attack == "fgsm" else None
             for index, eps in enumerate(pixel_eps):
                 if attack == "fgsm":
                     x_adv = perturb(x_batch, direction, eps)
                 elif attack == "pgd":
-                    x_adv = pgd(model, x_batch, y_batch, eps, **{"stop_early": True, **attack_kwargs})
+                    x_adv = pgd(model, x_batch, y_attack, eps, **{"stop_early": labels == "true", **attack_kwargs})
                 else:
-                    x_adv = attack(model, x_batch, y_batch, eps, **attack_kwargs)
+                    x_adv = attack(model, x_batch, y_attack, eps, **attack_kwargs)
                 with torch.inference_mode():
                     hits = model(x_adv).argmax(dim=1) == y_batch.to(x_adv.device)
                 correct[index] += hits.sum().item()
     return {float(eps): 100.0 * correct[i].item() / len(x) for i, eps in enumerate(eps_list)}
+
+
+def flip_matrix(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Counts (true class, predicted class) on attacked images: row = truth, column = prediction."""
+    check_labels(y, len(x_adv), num_classes)
+    predictions = predict(model, x_adv).cpu()
+    index = y.cpu().long() * num_classes + predictions
+    return torch.bincount(index, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def transfer_accuracy(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      eps_list: Sequence[float], attack: str = "fgsm", batch_size: int = 200,
+                      **attack_kwargs) -> dict[float, float]:
+    """Accuracy (percent) of ``target`` on adversarial images crafted against ``source``
+    (a black-box transfer attack): ``{eps: accuracy}``."""
+    def crafted_on_source(model, x_batch, y_batch, eps):
+        if attack == "fgsm":
+            return perturb(x_batch, fgsm_direction(source, x_batch, y_batch), eps)
+        if attack == "pgd":
+            return pgd(source, x_batch, y_batch, eps, **attack_kwargs)
+        raise ValueError(f"attack must be 'fgsm' or 'pgd'; got {attack!r}")
+
+    return robustness_curve(target, x, y, eps_list, attack=crafted_on_source, batch_size=batch_size)

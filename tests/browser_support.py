@@ -117,7 +117,8 @@ class JupyterLab:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}?token={self.token}"
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self) -> None:
+        """Launch the server without waiting for it (it boots while the caller does other work)."""
         command = [
             sys.executable, "-m", "jupyter", "lab", "--no-browser",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
@@ -131,6 +132,8 @@ class JupyterLab:
         self._log = self.log_path.open("w", encoding="utf-8")
         self.process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_until_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -223,3 +223,34 @@ def test_pgd_stop_early_is_never_weaker(trained_cnn, mnist_test):
         fooled_early = fh.predict(trained_cnn, early) != y
         assert fooled_early.sum() >= fooled_plain.sum()
         assert (fooled_plain & ~fooled_early).sum() <= 1  # only float-rounding ties may differ
+
+
+def test_deepfool_finds_small_l2_perturbations(trained_cnn, mnist_test):
+    x, y = mnist_test[0][:40], mnist_test[1][:40]
+    x_adv, fooled = fh.attacks.deepfool(trained_cnn, x)
+    assert fooled.float().mean() > 0.9
+    assert torch.equal(fooled, fh.predict(trained_cnn, x_adv) != fh.predict(trained_cnn, x))
+    _assert_valid(x_adv, x, 1.0)
+    sizes = (x_adv - x).flatten(1).norm(dim=1)[fooled]
+    assert 0 < sizes.median() < 5  # minimal perturbations: far below a flat-gray image's distance
+
+
+def test_deepfool_agrees_with_torchattacks(trained_cnn, mnist_test):
+    torchattacks = pytest.importorskip("torchattacks", reason="torchattacks is the cross-check")
+    x = mnist_test[0][:10]
+    labels = fh.predict(trained_cnn, x)
+    reference = torchattacks.DeepFool(trained_cnn, steps=50, overshoot=0.02)(x, labels)
+    ours, fooled = fh.attacks.deepfool(trained_cnn, x, steps=50, overshoot=0.02)
+    ours_size = (ours - x).flatten(1).norm(dim=1)
+    reference_size = (reference - x).flatten(1).norm(dim=1)
+    # Same algorithm, different stopping detail: sizes agree to within a factor of 1.5 per image.
+    assert torch.all(ours_size[fooled] <= 1.5 * reference_size[fooled] + 1e-3)
+    assert torch.all(reference_size[fooled] <= 1.5 * ours_size[fooled] + 1e-3)
+
+
+def test_bad_deepfool_settings(random_cnn, tiny_batch):
+    x, _ = tiny_batch
+    with pytest.raises(ValueError, match="steps"):
+        fh.attacks.deepfool(random_cnn, x, steps=0)
+    with pytest.raises(ValueError, match="overshoot"):
+        fh.attacks.deepfool(random_cnn, x, overshoot=-1)

@@ -44,3 +44,25 @@ def test_bad_sweep_arguments(trained_cnn, mnist_test):
         fh.robustness_curve(trained_cnn, x, y, [0.1], attack="cw")
     with pytest.raises(ValueError, match="eps"):
         fh.robustness_curve(trained_cnn, x, y, [0.1, -0.2])
+
+
+def test_predicted_labels_sweep_equals_fgsm_with_predictions(trained_cnn, mnist_test):
+    x, y = mnist_test[0][:300], mnist_test[1][:300]
+    curve = fh.robustness_curve(trained_cnn, x, y, [0.2], labels="predicted")
+    x_adv = fh.fgsm(trained_cnn, x, None, 0.2)
+    assert curve[0.2] == fh.accuracy(trained_cnn, x_adv, y)
+    with pytest.raises(ValueError, match="labels"):
+        fh.robustness_curve(trained_cnn, x, y, [0.2], labels="guessed")
+
+
+def test_flip_matrix_counts_every_image(trained_cnn, mnist_test):
+    x, y = mnist_test[0][:300], mnist_test[1][:300]
+    matrix = fh.evaluation.flip_matrix(trained_cnn, fh.fgsm(trained_cnn, x, y, 0.2), y)
+    assert matrix.shape == (10, 10) and matrix.sum() == 300
+    assert torch.equal(matrix.sum(dim=1), torch.bincount(y, minlength=10))
+
+
+def test_transfer_to_itself_equals_white_box(trained_cnn, mnist_test):
+    x, y = mnist_test[0][:300], mnist_test[1][:300]
+    assert fh.evaluation.transfer_accuracy(trained_cnn, trained_cnn, x, y, [0.1, 0.3]) == \
+        fh.robustness_curve(trained_cnn, x, y, [0.1, 0.3])
