@@ -119,3 +119,39 @@ def transfer_accuracy(source: nn.Module, target: nn.Module, x: torch.Tensor, y: 
         raise ValueError(f"attack must be 'fgsm' or 'pgd'; got {attack!r}")
 
     return robustness_curve(target, x, y, eps_list, attack=crafted_on_source, batch_size=batch_size)
+
+
+def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int = 50,
+                 alpha: float | None = None, restarts: int = 1, seed: int = 0, batch_size: int = 200,
+                 progress: bool = False) -> float:
+    """Accuracy (percent) under PGD at one eps (pixel units), from seeded random starts.
+
+    >>> pgd_accuracy(model, x_test, y_test, 0.3, steps=50, alpha=0.01)   # PGD-50, step 0.01
+    """
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    return robustness_curve(model, x, y, [eps], attack="pgd", steps=steps, alpha=alpha, restarts=restarts,
+                            generator=generator, batch_size=batch_size, progress=progress)[float(eps)]
+
+
+def held_out_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
+                    pgd_steps: int = 20, seed: int = 0) -> dict[str, float]:
+    """For early stopping: PGD accuracy (``"score"``) and FGSM accuracy on held-out images.
+    FGSM accuracy alone would hide catastrophic overfitting; PGD accuracy shows it."""
+    return {"score": pgd_accuracy(model, x, y, eps, steps=pgd_steps, seed=seed),
+            "fgsm": robustness_curve(model, x, y, [eps])[float(eps)]}
+
+
+def deepfool_summary(model: nn.Module, x: torch.Tensor, steps: int = 50,
+                     overshoot: float = 0.02) -> tuple[dict[str, float], torch.Tensor]:
+    """DeepFool on ``x``: (share fooled, median L2 and L-infinity sizes of the successful
+    perturbations) and the L2 sizes themselves."""
+    from .attacks import deepfool
+
+    x_adv, fooled = deepfool(model, x, steps=steps, overshoot=overshoot)
+    delta = (x_adv - x).flatten(1)
+    l2 = delta.norm(dim=1)[fooled].cpu()
+    linf = delta.abs().max(dim=1).values[fooled].cpu()
+    stats = {"fooled %": 100.0 * fooled.float().mean().item(),
+             "median L2": l2.median().item() if len(l2) else float("nan"),
+             "median Linf": linf.median().item() if len(linf) else float("nan")}
+    return stats, l2

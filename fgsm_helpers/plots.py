@@ -217,3 +217,33 @@ def format_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(fmt(r.get(c, "")).rjust(w) for c, w in zip(columns, widths)) for r in rows]
     return "\n".join(lines)
+
+
+def plot_held_out(histories: Mapping[str, Sequence[dict]], eps: float, pgd_steps: int,
+                  title: str = "Held-out accuracy per epoch") -> matplotlib.figure.Figure:
+    """PGD (solid) and FGSM (dashed) accuracy on held-out images after every epoch; a circle
+    marks the epoch early stopping kept. FGSM up while PGD falls: catastrophic overfitting."""
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    for label, history in histories.items():
+        epochs = [h["epoch"] for h in history]
+        line, = ax.plot(epochs, [h["val_score"] for h in history], marker="o", label=f"{label}: PGD-{pgd_steps}")
+        ax.plot(epochs, [h["val_fgsm"] for h in history], marker="x", linestyle="--", color=line.get_color(),
+                label=f"{label}: FGSM")
+        kept = [h for h in history if h.get("kept")]
+        if kept:
+            ax.scatter([kept[0]["epoch"]], [kept[0]["val_score"]], s=150, facecolors="none", edgecolors="black")
+    ax.set(xlabel="epoch", ylabel=f"held-out accuracy at eps {eps} (%)", ylim=(-2, 102), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_histograms(values: Mapping[str, torch.Tensor], xlabel: str, title: str) -> matplotlib.figure.Figure:
+    """One step histogram per named set of values."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.hist([v.cpu().numpy() for v in values.values()], bins=30, label=list(values), histtype="step", linewidth=1.5)
+    ax.set(xlabel=xlabel, ylabel="images", title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig

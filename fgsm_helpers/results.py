@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 ATTACK_NAMES = ("none", "fgsm", "pgd", "fgsm_rs", "flat_gray", "transfer_fgsm", "transfer_pgd")
-_KEY_FIELDS = ("model", "attack", "eps", "eps_units", "labels", "steps", "restarts", "n_images",
-               "source_model")
+_KEY_FIELDS = ("model", "attack", "eps", "eps_units", "labels", "steps", "restarts", "alpha",
+               "n_images", "source_model", "implementation")
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -179,8 +179,7 @@ class JupyterLab:
             except subprocess.TimeoutExpired:
                 _signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
-        else:
-            _signal_group(self.process.pid, signal.SIGKILL)  # anything left in its group
+        # Kernels (each the leader of its own session) and anything they started.
         survivors = [proc for proc in self._descendants.values() if _alive(proc)]
         for proc in survivors:
             _signal_group(proc.pid, signal.SIGKILL)
@@ -283,6 +282,17 @@ def wait_for_all_cells(page, timeout: float = 240) -> dict:
             return state
         page.wait_for_timeout(500)
     raise TimeoutError(f"the notebook did not finish within {timeout} s: {state}")
+
+
+def wait_until(page, condition, timeout: float, interval: float = 0.25) -> bool:
+    """Poll ``condition()`` until it holds (True) or ``timeout`` seconds pass (False), letting the
+    page dispatch its events in between; the caller asserts with a message that says what is wrong."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(interval * 1000)
+    return True
 
 
 _IMAGE_BYTES_JS = """async (img) => {

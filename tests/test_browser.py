@@ -19,7 +19,7 @@ import fgsm_helpers as fh
 
 from browser_support import (CHROMIUM, CHROMIUM_FLAGS, JupyterLab, browser_unavailable_reason,
                              image_bytes, prepare_notebook, run_all_cells, wait_for_all_cells,
-                             wait_for_kernel_idle)
+                             wait_for_kernel_idle, wait_until)
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +77,8 @@ def small_run(notebook_dir, tmp_path, data_dir, request):
 
     The checkpoint is trained once and kept in pytest's cache (get_model retrains it when the
     recipe changes); the notebook gets a copy in its own temporary CHECKPOINT_DIR."""
-    cache = Path(request.config.cache.mkdir("fgsm_browser_checkpoints")) if request.config.cache else tmp_path
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    cache = Path(cache.mkdir("fgsm_browser_checkpoints")) if cache else tmp_path
     model, _, _ = fh.series.get_model("baseline", cache, data_dir=data_dir, seed=SEED,
                                       train_subset=TRAIN_SUBSET, progress=False)
     checkpoint_dir = tmp_path / "checkpoints"
@@ -163,16 +164,18 @@ def test_eps_slider_rerenders_the_explorer(lab, browser, small_run):
         handle.focus()
         for _ in range(round((EPS_END - EPS_START) / EPS_STEP)):
             handle.press("ArrowRight")
-        page.wait_for_function(
-            f"() => document.querySelector('.fgsm-explorer-status').textContent.includes('eps = {EPS_END:.2f}')",
-            timeout=60_000)
-        page.wait_for_function("(before) => document.querySelector('.fgsm-explorer-figure').src !== before",
-                               arg=src_before, timeout=30_000)
-        assert eps_slider.locator(".widget-readout").inner_text().strip() == f"{EPS_END:.2f}"
+        readout = eps_slider.locator(".widget-readout")
+        assert wait_until(page, lambda: readout.inner_text().strip() == f"{EPS_END:.2f}", timeout=30), (
+            f"the eps slider reads {readout.inner_text()!r} after the key presses, not {EPS_END:.2f}")
+        # The kernel answers each step with a new PNG and status; wait for the last one.
+        rerendered = wait_until(page, lambda: f"eps = {EPS_END:.2f}" in status.inner_text()
+                                and figure.get_attribute("src") != src_before, timeout=60)
         adv_after, png_after = _adv_prediction(page), image_bytes(figure)
         explorer.screenshot(path=shots["after"])
 
-        assert png_after != png_before, "the explorer PNG did not change when eps moved"
+        assert rerendered and png_after != png_before, (
+            f"the explorer did not re-render after the slider moved to {EPS_END:.2f}: "
+            f"PNG {'unchanged' if png_after == png_before else 'changed'}, status {status.inner_text()!r}")
         assert adv_after != adv_before, f"adversarial prediction stayed {adv_before} from eps {EPS_START} to {EPS_END}"
         assert adv_after == expected[EPS_END], f"browser shows {adv_after}, expected {expected}"
         assert figure.count() == 1, f"{figure.count()} explorer figures after the move: one should update in place"
@@ -181,7 +184,8 @@ def test_eps_slider_rerenders_the_explorer(lab, browser, small_run):
         assert not errors, f"JavaScript errors in the console: {errors}"
     except BaseException:
         page.screenshot(path=shots["failure"], full_page=True)
-        print(f"screenshot of the failing page: {shots['failure']}\nJupyterLab log:\n{lab.log_tail()}")
+        print(f"screenshot of the failing page: {shots['failure']}\nconsole errors: {console_errors}\n"
+              f"JupyterLab log:\n{lab.log_tail()}")
         raise
     finally:
         print("screenshots:", *(str(path) for path in shots.values() if path.exists()))

@@ -76,3 +76,28 @@ def test_keep_best_restores_best_epoch_and_checkpoints_each_epoch(mnist_train, t
 def test_bad_training_arguments(mnist_train, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fh.train(fh.PaperCNN(), mnist_train[0][:64], mnist_train[1][:64], progress=False, **kwargs)
+
+
+def test_eps_ramp_and_alpha_ratio_reach_the_attack(mnist_train):
+    seen = []
+
+    def recording_attack(model, x, y, eps, alpha=None):
+        seen.append((eps, alpha))
+        return x.clone()
+
+    fh.train(fh.SmallCNN(), mnist_train[0][:1000], mnist_train[1][:1000], epochs=2, batch_size=100,
+             attack=recording_attack, train_eps=0.3, eps_ramp_epochs=1.0, adv_weight=1.0,
+             attack_kwargs={"alpha_ratio": 0.5}, progress=False)
+    eps_values = [eps for eps, _ in seen]
+    assert len(seen) == 20
+    assert eps_values[0] == pytest.approx(0.03) and eps_values[9] == pytest.approx(0.3)
+    assert all(a <= b for a, b in zip(eps_values, eps_values[1:]))
+    assert all(eps == pytest.approx(0.3) for eps in eps_values[10:])
+    assert all(alpha == pytest.approx(0.5 * eps) for eps, alpha in seen)
+
+
+def test_pgd_training_runs_and_reports_adversarial_accuracy(mnist_train):
+    history = fh.train(fh.SmallCNN(), mnist_train[0][:500], mnist_train[1][:500], epochs=1, batch_size=100,
+                       attack="pgd", train_eps=0.3, adv_weight=1.0, attack_kwargs={"steps": 2, "alpha_ratio": 0.5},
+                       progress=False)
+    assert "adv_accuracy" in history[0] and "accuracy" not in history[0]
