@@ -317,7 +317,7 @@ def accuracy_ceiling(y: torch.Tensor, num_classes: int = 10) -> float:
     """Best accuracy (percent) any classifier can have when every image is the same:
     the share of the most common class in ``y``."""
     check_labels(y, len(y), num_classes)
-    return 100.0 * torch.bincount(y.long(), minlength=num_classes).max().item() / len(y)
+    return 100.0 * torch.bincount(y.long().cpu(), minlength=num_classes).max().item() / len(y)
 
 
 def deepfool(

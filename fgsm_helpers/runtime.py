@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 _KNOWN_DEVICE_TYPES = ("cpu", "cuda", "mps")
+# Deterministic cuBLAS needs this before CUDA starts; importing the package comes first.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def in_colab() -> bool:
@@ -97,7 +99,6 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 QUICK_ENV = "FGSM_QUICK"

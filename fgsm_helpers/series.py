@@ -119,24 +119,26 @@ def protocol_card(recipes: dict[str, dict], *, test_images: int, labels: str = "
 
 def train_with_early_stopping(name: str, architecture: str, x_train, y_train, *, x_val, y_val, x_test, y_test,
                               checkpoint_dir: str | os.PathLike, eps: float = 0.3, val_pgd_steps: int = 20,
-                              seed: int = 0, device="cpu", progress: bool = True,
+                              keep_best: bool = True, seed: int = 0, device="cpu", progress: bool = True,
                               **recipe) -> tuple[nn.Module, list, dict]:
     """Train ``architecture`` with ``fh.train(**recipe)``, scoring every epoch by PGD accuracy on
-    the held-out ``(x_val, y_val)`` and keeping the best epoch; save it as ``name`` with its
-    recipe, kept epoch and training time. Returns ``(model, history, metadata)``."""
+    the held-out ``(x_val, y_val)``; with ``keep_best`` the best epoch is kept (early stopping),
+    else the last. Save the model as ``name`` with its recipe, kept epoch and training time.
+    Returns ``(model, history, metadata)``."""
     from .evaluation import held_out_scores
 
     set_seed(seed)
     model = build_model(architecture).to(device)
     start = time.perf_counter()
-    history = train(model, x_train, y_train, seed=seed, progress=progress, keep_best=True,
+    history = train(model, x_train, y_train, seed=seed, progress=progress, keep_best=keep_best,
                     validate=lambda m: held_out_scores(m, x_val, y_val, eps, pgd_steps=val_pgd_steps, seed=seed),
                     **recipe)
     wall_seconds = time.perf_counter() - start
     seconds = sum(h["seconds"] for h in history)  # training only; the held-out checks come on top
     full_recipe = {"architecture": architecture, "optimizer": "Adam", "seed": seed, "train_images": len(x_train),
-                   "early_stopping": f"best PGD-{val_pgd_steps} accuracy on {len(x_val)} held-out images", **recipe}
+                   "early_stopping": (f"best PGD-{val_pgd_steps} accuracy on {len(x_val)} held-out images"
+                                      if keep_best else "none: the last epoch is kept"), **recipe}
     meta = save_shared_model(model, name, full_recipe, history, seconds, accuracy(model, x_test, y_test), checkpoint_dir)
-    meta["epochs_kept"] = next(h["epoch"] for h in history if h["kept"])
+    meta["epochs_kept"] = next(h["epoch"] for h in history if h["kept"]) if keep_best else len(history)
     meta["wall_seconds_with_validation"] = round(wall_seconds, 1)
     return model, history, meta
