@@ -74,6 +74,8 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
     unknown = set(parameters or {}) - declared
     if unknown:
         raise ValueError(f"no notebook has the parameter(s) {sorted(unknown)}; known: {sorted(declared)}")
+    (out / "run.json").write_text(json.dumps({"quick": quick, "parameters": given,
+                                             "notebooks": [p.name for p in notebooks]}, indent=1))
     timings: dict[str, float] = {}
     total_start = time.perf_counter()
     for number, path in enumerate(notebooks, 1):
