@@ -58,8 +58,6 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
                only: list[str] | None = None, notebook_dir: str | Path | None = None,
                timeout: int | None = 3600, progress: bool = True) -> dict:
     """Execute the notebooks in order into ``out``; returns ``{notebook: seconds}``."""
-    import papermill
-
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     notebooks = find_notebooks(notebook_dir)
@@ -68,14 +66,29 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
         if not notebooks:
             raise ValueError(f"--only {only} matches no notebook")
     given = dict(parameters or {})
-    # The notebooks read FGSM_QUICK in their parameters cell: their own smoke configuration.
-    os.environ[QUICK_ENV] = "1" if quick else "0"
     declared = set().union(*(notebook_parameters(p) for p in notebooks))
     unknown = set(parameters or {}) - declared
     if unknown:
         raise ValueError(f"no notebook has the parameter(s) {sorted(unknown)}; known: {sorted(declared)}")
     (out / "run.json").write_text(json.dumps({"quick": quick, "parameters": given,
                                              "notebooks": [p.name for p in notebooks]}, indent=1))
+    # The notebooks read FGSM_QUICK in their parameters cell (their own smoke configuration);
+    # the kernels inherit it. Restored afterwards: the caller's environment is left as it was.
+    previous = os.environ.get(QUICK_ENV)
+    os.environ[QUICK_ENV] = "1" if quick else "0"
+    try:
+        return _run_notebooks(notebooks, out, given, quick, timeout, progress)
+    finally:
+        if previous is None:
+            os.environ.pop(QUICK_ENV, None)
+        else:
+            os.environ[QUICK_ENV] = previous
+
+
+def _run_notebooks(notebooks: list[Path], out: Path, given: dict, quick: bool, timeout: int | None,
+                   progress: bool) -> dict:
+    import papermill
+
     timings: dict[str, float] = {}
     total_start = time.perf_counter()
     for number, path in enumerate(notebooks, 1):

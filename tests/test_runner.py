@@ -1,6 +1,6 @@
 """The batch run on tiny stand-in notebooks: order, parameters, results on disk, failures."""
 import json
-import sys
+import os
 
 import nbformat
 import pytest
@@ -31,7 +31,8 @@ def series(tmp_path):
     return folder
 
 
-def test_runs_in_order_with_parameters(series, tmp_path):
+def test_runs_in_order_with_parameters(series, tmp_path, monkeypatch):
+    monkeypatch.setenv("FGSM_QUICK", "0")
     out = tmp_path / "out"
     timings = runner.run_series(out, parameters={"VALUE": 7}, notebook_dir=series, progress=False, quick=True)
     records = json.loads((out / "results.json").read_text())["records"]
@@ -39,6 +40,8 @@ def test_runs_in_order_with_parameters(series, tmp_path):
     assert all(r["value"] == 7 and r["quick"] == "1" for r in records)
     assert (out / "01_first.ipynb").is_file() and (out / "02_second.ipynb").is_file()
     assert set(timings) == {"01_first.ipynb", "02_second.ipynb", "total"}
+    assert json.loads((out / "run.json").read_text())["quick"] is True
+    assert os.environ["FGSM_QUICK"] == "0"  # the caller's environment is restored
 
 
 def test_failure_names_notebook_and_cell_and_keeps_earlier_results(series, tmp_path):
