@@ -12,7 +12,7 @@ from .attacks import (check_images, check_labels, eval_mode, fgsm_direction, num
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """Predicted class of every image, computed in eval mode without gradients."""
     check_images(x)
     with eval_mode(model), torch.no_grad():
@@ -20,7 +20,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 200) -> torch.T
                           for i in range(0, len(x), batch_size)])
 
 
-def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """Softmax probabilities (N, classes), in eval mode without gradients."""
     check_images(x)
     with eval_mode(model), torch.no_grad():
@@ -28,7 +28,7 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 200) -> t
                           for i in range(0, len(x), batch_size)])
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 200) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 100) -> float:
     """Clean accuracy in percent.
 
     >>> accuracy(model, x_test, y_test)   # e.g. 98.9
@@ -48,7 +48,7 @@ def robustness_curve(
     *,
     eps_units: str = "pixel",
     labels: str = "true",
-    batch_size: int = 200,
+    batch_size: int = 100,  # measured fastest on a 2-core CPU (benchmarks/bench_eps_sweep.py)
     progress: bool = False,
     **attack_kwargs,
 ) -> dict[float, float]:
