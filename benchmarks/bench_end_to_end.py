@@ -42,6 +42,14 @@ TARGET_PEAK_RSS_GB = 3.0
 CHAPTERS_01_04 = ("01", "02", "03", "04")
 
 
+def _short_command(process: psutil.Process) -> str:
+    try:
+        words = process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return "?"
+    return " ".join(Path(words[0]).name if i == 0 else w for i, w in enumerate(words[:4]))[:80]
+
+
 class TreeMemoryMonitor:
     """Polls the summed RSS of a process and all its descendants in a background thread."""
 
@@ -51,6 +59,7 @@ class TreeMemoryMonitor:
         self.peak_bytes = 0
         self.peak_at = 0.0
         self.peak_processes = 0
+        self.peak_breakdown: list[dict] = []
         self.samples = 0
         self.max_processes = 0
         self._stop = threading.Event()
@@ -64,18 +73,23 @@ class TreeMemoryMonitor:
             return 0
         total = 0
         alive = 0
+        rows = []
         for process in processes:
             try:
-                total += process.memory_info().rss
-                alive += 1
+                rss = process.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
+            total += rss
+            alive += 1
+            rows.append((process, rss))
         self.samples += 1
         self.max_processes = max(self.max_processes, alive)
         if total > self.peak_bytes:
             self.peak_bytes = total
             self.peak_at = time.perf_counter() - self._start
             self.peak_processes = alive
+            self.peak_breakdown = [{"pid": p.pid, "command": _short_command(p), "rss_bytes": rss}
+                                   for p, rss in rows]
         return total
 
     def _run(self) -> None:
@@ -112,6 +126,7 @@ def run_series(args, run_dir: Path, env: dict) -> dict:
     return {"command": command, "returncode": returncode, "wall_seconds": wall,
             "peak_rss_bytes": monitor.peak_bytes, "peak_rss_at_seconds": monitor.peak_at,
             "processes_at_peak": monitor.peak_processes, "max_processes": monitor.max_processes,
+            "peak_breakdown": monitor.peak_breakdown,
             "samples": monitor.samples, "log_tail": log_text[-3000:], "log_path": str(log_path)}
 
 
@@ -168,6 +183,7 @@ def main(argv=None) -> int:
         "peak_rss_gb": peak_gb,
         "peak_rss_at_seconds": result["peak_rss_at_seconds"],
         "processes_at_peak": result["processes_at_peak"],
+        "peak_rss_by_process": result["peak_breakdown"],
         "max_processes": result["max_processes"],
         "rss_samples": result["samples"],
     }
@@ -196,7 +212,8 @@ def main(argv=None) -> int:
         + ("" if full_run else " -- the targets apply to the full run of chapters 01-04 only (n/a)"),
         f"RSS summed over the runner and its {result['max_processes'] - 1} descendant process(es) at most "
         f"(kernels included), sampled every {args.poll} s ({result['samples']} samples); "
-        f"peak at {result['peak_rss_at_seconds']:.0f} s",
+        f"peak at {result['peak_rss_at_seconds']:.0f} s: "
+        + ", ".join(f"{p['command'][:40]} {p['rss_bytes'] / 1e9:.2f} GB" for p in result["peak_breakdown"]),
         f"load average before {record['load_average']['before']}, after {record['load_average']['after']}",
         f"results merged into {path}",
     ]

@@ -17,6 +17,12 @@ test images, timed three ways in one run.
   ``F.cross_entropy`` (the same loss and gradient). Data comes from in-memory tensors, not a
   DataLoader, which only favours the tutorial.
 
+Timing on a shared machine: the images are cut into ``--chunks`` chunks (default 5, whole
+batches of every batch size) and, chunk by chunk, ours (every batch size), (a) and the
+tutorial loop on its share of the sample are timed in turn; each method's times are summed. So
+every method sees the same mix of quiet and busy moments, and the ratios stay meaningful
+when other work is running (the absolute times do not). A warm-up batch of each runs first.
+
 Checks: ours equals torchattacks at every eps (within ``--tolerance`` points, default 0.05);
 the tutorial loop on its sample equals ours on the same images, counted the tutorial's way
 (an image misclassified before the attack counts as wrong; one image of slack for a gradient
@@ -32,6 +38,7 @@ seed 0) so that the accuracies mean something, or loaded with ``--checkpoint``.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import common  # noqa: F401  (puts the repository on sys.path)
@@ -131,16 +138,6 @@ def tutorial_rule_accuracy(model, x, y, eps_list, batch_size):
 
 
 # ---------------------------------------------------------------------------------- timing
-def timed(fn, repeats):
-    """(result, best wall seconds over ``repeats`` runs)."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return result, best
-
-
 def max_diff(a, b):
     return max(abs(a[k] - b[k]) for k in a)
 
@@ -169,12 +166,15 @@ def main(argv=None) -> int:
                         help="images timed with the tutorial's batch-1 loop, then extrapolated (default 500)")
     parser.add_argument("--batch-size", type=int, default=200,
                         help="batch size of the ours-vs-torchattacks comparison (default: the package's 200)")
-    parser.add_argument("--try-batch-sizes", type=int, nargs="*", default=[100, 500],
-                        help="other batch sizes timed for ours (default 100 500)")
+    parser.add_argument("--try-batch-sizes", type=int, nargs="*", default=[50, 100, 500],
+                        help="other batch sizes timed for ours (default 50 100 500)")
     parser.add_argument("--eps", type=float, nargs="+", default=DEFAULT_EPS, help="eps values (pixel units)")
     parser.add_argument("--checkpoint", help="a PaperCNN checkpoint (fh.save_checkpoint) instead of training")
     parser.add_argument("--train-images", type=int, default=10000, help="training images for the quick model")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per timing; the best is kept (default 1)")
+    parser.add_argument("--name", default="eps_sweep",
+                        help="key of this record in the results JSON (default 'eps_sweep')")
+    parser.add_argument("--chunks", type=int, default=5,
+                        help="timings interleaved over this many chunks of the images (default 5)")
     parser.add_argument("--tolerance", type=float, default=0.05,
                         help="allowed accuracy difference ours vs torchattacks, in points (default 0.05)")
     args = parser.parse_args(argv)
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     threads = common.setup_threads(args.threads)
     common.resolve_data_dir(args.data_dir)
     config = {k: (str(v) if k in ("results",) else v) for k, v in vars(args).items()}
-    record = common.new_record("eps_sweep", threads, config)
+    record = common.new_record(args.name, threads, config)
 
     model = get_model(args, record)
     x_test, y_test = fh.load_mnist("test")
@@ -199,26 +199,44 @@ def main(argv=None) -> int:
     sweep_torchattacks(model, x[:args.batch_size], y[:args.batch_size], eps_list[:1], args.batch_size)
     sweep_tutorial(model, x_sample[:5], y_sample[:5], eps_list[:1])
 
-    # ours, at every batch size
-    ours = {}
-    for batch_size in dict.fromkeys([args.batch_size, *args.try_batch_sizes]):
-        acc, seconds = timed(lambda: sweep_ours(model, x, y, eps_list, batch_size), args.repeats)
-        ours[batch_size] = {"seconds": seconds, "accuracy": acc}
-        print(f"ours, batch {batch_size}: {seconds:.2f} s", flush=True)
+    # Timings, interleaved: the images are cut into --chunks chunks (whole batches of every batch
+    # size); for each chunk ours (at every batch size), then (a), then the tutorial loop on its
+    # share of the sample are timed, and the times are summed. Every method so sees the same
+    # mix of quiet and busy moments on a shared machine.
+    sizes = list(dict.fromkeys([args.batch_size, *args.try_batch_sizes]))
+    unit = math.lcm(*sizes)
+    chunk = min(n, unit * math.ceil(n / max(args.chunks, 1) / unit))
+    starts = list(range(0, n, chunk))
+    sample_parts = torch.tensor_split(torch.arange(len(x_sample)), len(starts))
+    seconds = {name: 0.0 for name in [*(("ours", b) for b in sizes), "torchattacks", "tutorial"]}
+    counts = {name: torch.zeros(n_eps, dtype=torch.float64) for name in seconds}
+
+    def add(name, fn, images):
+        start = time.perf_counter()
+        acc = fn()
+        seconds[name] += time.perf_counter() - start
+        counts[name] += torch.tensor([acc[float(e)] for e in eps_list], dtype=torch.float64) * images / 100
+
+    for index, (first, part) in enumerate(zip(starts, sample_parts)):
+        xc, yc = x[first:first + chunk], y[first:first + chunk]
+        for b in sizes:
+            add(("ours", b), lambda: sweep_ours(model, xc, yc, eps_list, b), len(xc))
+        add("torchattacks", lambda: sweep_torchattacks(model, xc, yc, eps_list, args.batch_size), len(xc))
+        if len(part):
+            add("tutorial", lambda: sweep_tutorial(model, x_sample[part], y_sample[part], eps_list), len(part))
+        print(f"chunk {index + 1}/{len(starts)}: " + ", ".join(
+            f"{name if isinstance(name, str) else f'ours@{name[1]}'} {t:.1f} s" for name, t in seconds.items()),
+            flush=True)
+
+    def accuracy_of(name, images):
+        return {float(e): (100.0 * counts[name][i] / images).item() for i, e in enumerate(eps_list)}
+
+    ours = {b: {"seconds": seconds[("ours", b)], "accuracy": accuracy_of(("ours", b), n)} for b in sizes}
     head = ours[args.batch_size]
     best_batch = min(ours, key=lambda b: ours[b]["seconds"])
-
-    # (a) torchattacks, once per eps, same batches
-    acc_ta, seconds_ta = timed(lambda: sweep_torchattacks(model, x, y, eps_list, args.batch_size),
-                               args.repeats)
-    print(f"torchattacks, batch {args.batch_size}: {seconds_ta:.2f} s", flush=True)
-
-    # (b) the tutorial's loop on the sample, extrapolated
-    acc_tut, seconds_tut_sample = timed(lambda: sweep_tutorial(model, x_sample, y_sample, eps_list),
-                                        args.repeats)
+    seconds_ta, acc_ta = seconds["torchattacks"], accuracy_of("torchattacks", n)
+    seconds_tut_sample, acc_tut = seconds["tutorial"], accuracy_of("tutorial", len(x_sample))
     seconds_tut = seconds_tut_sample * n / len(x_sample)
-    print(f"tutorial loop, {len(x_sample)} images: {seconds_tut_sample:.2f} s "
-          f"-> {seconds_tut:.1f} s extrapolated to {n}", flush=True)
 
     # accuracy checks
     ours_on_sample = fh.robustness_curve(model, x_sample, y_sample, eps_list, batch_size=args.batch_size)
@@ -269,7 +287,7 @@ def main(argv=None) -> int:
                                 "met": ratio_tut >= TARGET_VS_TUTORIAL},
     }
     common.finish_record(record, started)
-    path = common.merge_results(args.results, "eps_sweep", record)
+    path = common.merge_results(args.results, args.name, record)
 
     # the table
     def acc_cells(acc):
@@ -302,6 +320,7 @@ def main(argv=None) -> int:
         f"* (b) timed on a fixed random sample of {len(x_sample)} images per eps "
         f"({seconds_tut_sample:.2f} s), extrapolated linearly to {n} images; its accuracies are "
         "on the sample (the tutorial counts images misclassified before the attack as wrong).",
+        f"timings interleaved over {len(starts)} chunk(s) of {chunk} images; "
         f"fastest batch size for ours: {best_batch} ({ours[best_batch]['seconds']:.2f} s: "
         f"{figures['speedup_vs_torchattacks_fastest_batch']:.2f}x vs (a), "
         f"{figures['speedup_vs_tutorial_fastest_batch']:.2f}x vs (b))",

@@ -2,7 +2,9 @@
 
 What is measured
 * The bound: the FLOP/s of a large fp32 matrix multiply (``--matmul-size`` squared, default
-  2048 x 2048 @ 2048 x 2048), best of ``--matmul-repeats`` runs, at the same thread count.
+  2048 x 2048 @ 2048 x 2048), best of ``--matmul-repeats`` runs, at every thread count from 1
+  to the number of cores, before and after the training timings; the best of these is the
+  machine's bound (on a shared machine the best is the least disturbed).
 * FLOPs per image, COUNTED from the layer shapes (2 FLOPs per multiply-add of every Conv2d and
   Linear; biases, ReLUs and the loss are left out) and cross-checked with
   ``torch.utils.flop_counter.FlopCounterMode`` on the real forward/backward passes:
@@ -19,15 +21,22 @@ What is measured
 * Variants, each timed on a clean and an FGSM epoch of ``--variant-subset`` images with the
   same loop: batch sizes 128 and 256, Adam with ``foreach=True`` or ``fused=True``,
   ``channels_last``, ``torch.compile`` (compile time reported apart), other thread counts,
-  bfloat16 autocast (not fp32: not comparable to the fp32 bound), and a bare loop with the same
+  ``OMP_WAIT_POLICY=PASSIVE`` (or unset, when the run has it set; timed in a subprocess:
+  OpenMP reads it at start-up; on a shared machine spinning OpenMP threads can cost a lot),
+  bfloat16 autocast (not fp32: not comparable to the fp32 bound), a bare loop with the same
   arithmetic but none of ``run_epoch``'s per-batch bookkeeping (``.item()`` calls, input
-  checks, the 1-image label check), to price that bookkeeping.
+  checks, the 1-image label check), to price that bookkeeping, and a "shared forward" FGSM step
+  (the clean forward/backward gives both the attack's input gradient and the clean half's
+  weight gradients: 6 instead of 8 forward-equivalents per image, same arithmetic for this
+  model, which has no train/eval-dependent layers), alone and with fused Adam.
 * Evaluation: ``fh.predict`` (``torch.no_grad``) against the same loop under
   ``torch.inference_mode``, on ``--eval-images`` test images.
 * Micro-costs per batch of 64: the ``.item()`` bookkeeping of ``run_epoch``, ``fh.fgsm`` minus
   a bare FGSM, and one Adam step (default, foreach, fused).
 
-Every timing is preceded by a warm-up of a few batches. ``--optimizer``, ``--channels-last``
+Every timing is preceded by a warm-up of two batches. The variants are timed interleaved: their
+images are cut into ``--rounds`` parts, and each part is timed for every variant in turn, so
+on a shared machine all variants see the same mix of quiet and busy moments. ``--optimizer``, ``--channels-last``
 and ``--threads`` set the headline configuration; the defaults are the fastest measured
 settings that keep the paper's recipe (batch 64, Adam, fp32).
 
@@ -38,7 +47,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import torch
@@ -50,8 +64,9 @@ import fgsm_helpers as fh
 TRAIN_EPS = 0.3
 LR = 2e-3
 TARGET_FRACTION = 0.60
+PROBE_PREFIX = "PROBE_RESULT "
 ALL_VARIANTS = ["baseline", "batch128", "batch256", "adam_foreach", "adam_fused", "channels_last",
-                "threads", "bare_loop", "compile", "autocast_bf16"]
+                "threads", "omp_wait_policy", "bare_loop", "shared_forward", "best", "compile", "autocast_bf16"]
 # Headline defaults: the fastest measured settings that keep the paper's recipe (see the report
 # in benchmarks/results/<machine>.json, "training" -> "variants").
 DEFAULT_OPTIMIZER = "fused"
@@ -99,8 +114,12 @@ def counted_flops(model: nn.Module, batch_size: int) -> dict:
     attack = forward + forward                   # forward + input gradients of every layer
     label_check = forward / batch_size           # fh.fgsm's 1-image forward per batch
     fgsm_step = attack + label_check + 2 * clean_step
+    # The shared-forward variant: one forward of the clean images gives both the attack's
+    # input gradient and the clean half's weight gradients (all layers' input gradients).
+    shared = (forward + weight_grads + forward) + clean_step
     return {"layers": layers, "forward": forward, "clean_step": clean_step, "attack": attack,
-            "label_check_per_image": label_check, "fgsm_step": fgsm_step}
+            "label_check_per_image": label_check, "fgsm_step": fgsm_step,
+            "fgsm_step_bare": fgsm_step - label_check, "fgsm_step_shared_forward": shared}
 
 
 def flop_counter_check(model: nn.Module, batch_size: int) -> dict:
@@ -130,8 +149,15 @@ def flop_counter_check(model: nn.Module, batch_size: int) -> dict:
         F.cross_entropy(model(torch.cat([x, x])), torch.cat([y, y])).backward()
     clean_double = counter.get_total_flops() / batch_size
     model.zero_grad(set_to_none=True)
+    with FlopCounterMode(display=False) as counter:
+        x_grad = x.clone().requires_grad_(True)
+        F.cross_entropy(model(x_grad), y).backward()
+        F.cross_entropy(model(x_grad.detach()), y).backward()
+    shared = counter.get_total_flops() / batch_size
+    model.zero_grad(set_to_none=True)
     return {"forward": forward, "clean_step": clean, "attack": attack,
-            "fgsm_step": attack + forward / batch_size + clean_double}
+            "fgsm_step": attack + forward / batch_size + clean_double,
+            "fgsm_step_shared_forward": shared}
 
 
 def matmul_bound(size: int, repeats: int) -> dict:
@@ -159,14 +185,26 @@ def fgsm_attack(model, x_batch, y_batch):
     return fh.fgsm(model, x_batch, y_batch, TRAIN_EPS)
 
 
-def bare_epoch(model, x, y, *, optimizer, attack: bool, batch_size: int, generator, autocast=None):
+def bare_epoch(model, x, y, *, optimizer, attack: bool, batch_size: int, generator, autocast=None,
+               shared_forward: bool = False):
     """``run_epoch``'s arithmetic without its bookkeeping: no ``.item()``, input checks, label
-    check, trace or accuracy counts."""
+    check, trace or accuracy counts. ``shared_forward``: see ``counted_flops``."""
     order = torch.randperm(len(x), generator=generator)
     for start in range(0, len(x), batch_size):
         index = order[start:start + batch_size]
         x_batch, y_batch = x[index], y[index]
         with autocast() if autocast else contextlib.nullcontext():
+            if attack and shared_forward:
+                # same arithmetic as the paper's step for a model without train/eval-dependent
+                # layers: the clean forward serves the attack and the clean half of the loss
+                model.train()
+                x_grad = x_batch.detach().requires_grad_(True)
+                optimizer.zero_grad(set_to_none=True)
+                (0.5 * F.cross_entropy(model(x_grad), y_batch)).backward()
+                x_adv = (x_batch + TRAIN_EPS * x_grad.grad.sign()).clamp_(0.0, 1.0)
+                (0.5 * F.cross_entropy(model(x_adv), y_batch)).backward()
+                optimizer.step()
+                continue
             if attack:
                 model.eval()
                 x_grad = x_batch.detach().requires_grad_(True)
@@ -190,13 +228,20 @@ class Setup:
     """One training configuration: batch size, optimizer, memory format, compile, threads."""
 
     def __init__(self, name, *, batch_size=64, optimizer="default", channels_last=False,
-                 compile=False, threads=None, loop="package", autocast_bf16=False):
+                 compile=False, threads=None, loop="package", autocast_bf16=False, env=None):
         self.name, self.batch_size, self.optimizer = name, batch_size, optimizer
         self.channels_last, self.compile, self.threads = channels_last, compile, threads
         self.loop, self.autocast_bf16 = loop, autocast_bf16
+        self.env = env  # environment variables read at start-up: timed in a subprocess
 
     def describe(self) -> dict:
         return {k: v for k, v in vars(self).items()}
+
+    def flops(self, counted: dict) -> tuple[float, float]:
+        """FLOPs per image of this setup's clean and FGSM steps."""
+        fgsm = {"package": "fgsm_step", "bare": "fgsm_step_bare",
+                "shared": "fgsm_step_shared_forward"}[self.loop]
+        return counted["clean_step"], counted[fgsm]
 
     def build(self):
         torch.manual_seed(0)
@@ -213,35 +258,132 @@ class Setup:
     def epoch(self, runner, optimizer, x, y, attack: bool):
         generator = torch.Generator().manual_seed(0)
         autocast = ((lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if self.autocast_bf16 else None)
-        if self.loop == "bare" or autocast:
+        if self.loop in ("bare", "shared") or autocast:
             bare_epoch(runner, x, y, optimizer=optimizer, attack=attack,
-                       batch_size=self.batch_size, generator=generator, autocast=autocast)
+                       batch_size=self.batch_size, generator=generator, autocast=autocast,
+                       shared_forward=self.loop == "shared")
         else:
             fh.run_epoch(runner, x, y, optimizer=optimizer, attack=fgsm_attack if attack else None,
                          adv_weight=0.5, batch_size=self.batch_size, generator=generator, progress=False)
 
 
-def measure(setup: Setup, x, y, default_threads: int, warmup_batches: int = 3) -> dict:
-    """Images/s of one clean and one FGSM epoch of ``setup`` over ``(x, y)``."""
-    threads = setup.threads or default_threads
-    torch.set_num_threads(threads)
-    try:
-        model, runner, optimizer = setup.build()
-        x = setup.prepare(x)
-        warm = setup.batch_size * warmup_batches
-        start = time.perf_counter()
-        for attack in (False, True):
-            setup.epoch(runner, optimizer, x[:warm], y[:warm], attack)
-        warmup_seconds = time.perf_counter() - start
-        out = {"threads": threads, "warmup_seconds": warmup_seconds, "images": len(x)}
-        for label, attack in (("clean", False), ("fgsm", True)):
+class Timing:
+    """One setup's model, optimizer and summed epoch times; epochs can be timed piece by piece
+    (interleaved with other setups) and are summed per kind (clean, FGSM)."""
+
+    def __init__(self, setup: Setup, default_threads: int) -> None:
+        self.setup, self.default_threads = setup, default_threads
+        self.threads = setup.threads or default_threads
+        self.seconds = {"clean": 0.0, "fgsm": 0.0}
+        self.images = {"clean": 0, "fgsm": 0}
+        self.warmup_seconds = 0.0
+        with self._threads():
+            self.model, self.runner, self.optimizer = setup.build()
+
+    def _threads(self):
+        @contextlib.contextmanager
+        def scope():
+            torch.set_num_threads(self.threads)
+            try:
+                yield
+            finally:
+                torch.set_num_threads(self.default_threads)
+        return scope()
+
+    def warmup(self, x, y, batches: int = 2) -> None:
+        warm = min(self.setup.batch_size * batches, len(x))
+        x = self.setup.prepare(x[:warm])
+        with self._threads():
             start = time.perf_counter()
-            setup.epoch(runner, optimizer, x, y, attack)
-            seconds = time.perf_counter() - start
-            out[label] = {"seconds": seconds, "images_per_second": len(x) / seconds}
+            for attack in (False, True):
+                self.setup.epoch(self.runner, self.optimizer, x, y[:warm], attack)
+            self.warmup_seconds += time.perf_counter() - start
+
+    def epoch(self, x, y, label: str) -> None:
+        x = self.setup.prepare(x)
+        with self._threads():
+            start = time.perf_counter()
+            self.setup.epoch(self.runner, self.optimizer, x, y, label == "fgsm")
+            self.seconds[label] += time.perf_counter() - start
+        self.images[label] += len(x)
+
+    def result(self) -> dict:
+        out = {"threads": self.threads, "warmup_seconds": self.warmup_seconds, "images": self.images["clean"]}
+        for label in ("clean", "fgsm"):
+            out[label] = {"seconds": self.seconds[label],
+                          "images_per_second": self.images[label] / self.seconds[label]}
         return out
-    finally:
-        torch.set_num_threads(default_threads)
+
+
+def measure(setup: Setup, x, y, default_threads: int) -> dict:
+    """Images/s of one clean and one FGSM epoch of ``setup`` over ``(x, y)``."""
+    if setup.env:
+        return measure_in_subprocess(setup, len(x), setup.threads or default_threads)
+    timing = Timing(setup, default_threads)
+    timing.warmup(x, y)
+    timing.epoch(x, y, "clean")
+    timing.epoch(x, y, "fgsm")
+    return timing.result()
+
+
+def measure_interleaved(setups: list[Setup], x, y, default_threads: int, rounds: int) -> list[dict]:
+    """Like ``measure`` for every setup, but the images are cut into ``rounds`` parts and each
+    part is timed for every setup in turn (the order rotating from round to round), so all
+    setups see the same mix of quiet and busy moments on a shared machine. Setups that need
+    their own environment (``env``) run in a subprocess on all the images, not interleaved."""
+    results: list[dict | None] = [None] * len(setups)
+    timings: dict[int, Timing] = {}
+    for index, setup in enumerate(setups):
+        try:
+            if setup.env:
+                results[index] = {**measure(setup, x, y, default_threads), "interleaved": False}
+            else:
+                timings[index] = Timing(setup, default_threads)
+                timings[index].warmup(x, y)
+        except Exception as err:  # e.g. torch.compile without a compiler: report, go on
+            results[index] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
+    parts = torch.tensor_split(torch.arange(len(x)), max(1, min(rounds, len(x) // 64 or 1)))
+    order = list(timings)
+    for round_index, part in enumerate(parts):
+        rotated = order[round_index % len(order):] + order[:round_index % len(order)] if order else []
+        for index in rotated:
+            if results[index] is not None:
+                continue
+            try:
+                for label in ("clean", "fgsm"):
+                    timings[index].epoch(x[part], y[part], label)
+            except Exception as err:
+                results[index] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
+    for index, timing in timings.items():
+        if results[index] is None:
+            results[index] = {**timing.result(), "interleaved": True, "rounds": len(parts)}
+    return results
+
+
+def measure_in_subprocess(setup: Setup, images: int, threads: int) -> dict:
+    """``measure`` in a fresh interpreter with ``setup.env`` added to the environment (for
+    settings such as OMP_WAIT_POLICY that the OpenMP runtime reads only at start-up)."""
+    description = {k: v for k, v in setup.describe().items() if k != "env"}
+    command = [sys.executable, str(Path(__file__).resolve()), "--probe", json.dumps(description),
+               "--probe-images", str(images), "--threads", str(threads)]
+    env = {**os.environ, **setup.env}
+    env = {k: v for k, v in env.items() if v is not None}  # None: unset the variable
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+    for line in completed.stdout.splitlines():
+        if line.startswith(PROBE_PREFIX):
+            return json.loads(line[len(PROBE_PREFIX):])
+    raise RuntimeError(f"probe failed (exit {completed.returncode}): {completed.stderr[-500:]}")
+
+
+def probe_main(args) -> int:
+    """The subprocess side of ``measure_in_subprocess``: time one setup, print it as JSON."""
+    threads = common.setup_threads(args.threads)
+    common.resolve_data_dir(args.data_dir)
+    x_train, y_train = fh.load_mnist("train")
+    setup = Setup(**json.loads(args.probe))
+    result = measure(setup, x_train[:args.probe_images], y_train[:args.probe_images], threads)
+    print(PROBE_PREFIX + json.dumps(result), flush=True)
+    return 0
 
 
 def variant_setups(names: list[str], default_threads: int, cores: int) -> list[Setup]:
@@ -262,40 +404,80 @@ def variant_setups(names: list[str], default_threads: int, cores: int) -> list[S
             for threads in range(1, max(cores, default_threads) + 1):
                 if threads != default_threads:
                     setups.append(Setup(f"{threads} thread(s)", threads=threads))
+        elif name == "omp_wait_policy":
+            # the other side of the run's own setting: PASSIVE if unset here, else unset
+            if os.environ.get("OMP_WAIT_POLICY"):
+                setups.append(Setup("OMP_WAIT_POLICY unset (subprocess)", env={"OMP_WAIT_POLICY": None}))
+            else:
+                setups.append(Setup("OMP_WAIT_POLICY=PASSIVE (subprocess)",
+                                    env={"OMP_WAIT_POLICY": "PASSIVE"}))
         elif name == "bare_loop":
             setups.append(Setup("bare loop (no bookkeeping)", loop="bare"))
+        elif name == "shared_forward":
+            setups.append(Setup("bare + shared clean forward", loop="shared"))
+        elif name == "best":
+            setups.append(Setup("fused Adam + bare + shared forward", loop="shared",
+                                optimizer="fused"))
         elif name == "compile":
             setups.append(Setup("torch.compile (+fused Adam)", compile=True, optimizer="fused"))
         elif name == "autocast_bf16":
-            setups.append(Setup("bf16 autocast, bare (not fp32)", autocast_bf16=True, loop="bare"))
+            setups.append(Setup("bf16 autocast, bare (not fp32)", autocast_bf16=True, loop="bare",
+                                optimizer="fused"))
         else:
             raise SystemExit(f"unknown variant {name!r}; choose from {ALL_VARIANTS} or 'none'")
     return setups
 
 
+def shared_forward_equivalence(x, y, batch_size: int = 64) -> dict:
+    """How far the shared-forward FGSM step is from ``run_epoch``'s, on one batch from the same
+    weights: the share of adversarial pixels that differ, and the relative difference of the
+    weight gradients (float rounding only, if the two are the same arithmetic)."""
+    torch.manual_seed(0)
+    model = fh.PaperCNN()
+    x_batch, y_batch = x[:batch_size], y[:batch_size]
+    n = len(x_batch)
+    # run_epoch's step: fh.fgsm, then one forward of the clean and adversarial images
+    x_adv = fh.fgsm(model, x_batch, y_batch, TRAIN_EPS)
+    model.train()
+    logits = model(torch.cat([x_batch, x_adv]))
+    loss = 0.5 * F.cross_entropy(logits[:n], y_batch) + 0.5 * F.cross_entropy(logits[n:], y_batch)
+    reference = torch.autograd.grad(loss, list(model.parameters()))
+    # shared forward
+    model.zero_grad(set_to_none=True)
+    x_grad = x_batch.detach().requires_grad_(True)
+    (0.5 * F.cross_entropy(model(x_grad), y_batch)).backward()
+    x_adv_shared = (x_batch + TRAIN_EPS * x_grad.grad.sign()).clamp_(0.0, 1.0)
+    (0.5 * F.cross_entropy(model(x_adv_shared), y_batch)).backward()
+    shared = [p.grad for p in model.parameters()]
+    flat_ref = torch.cat([g.flatten() for g in reference])
+    flat_shared = torch.cat([g.flatten() for g in shared])
+    return {"adversarial_pixels_differing": (x_adv != x_adv_shared).float().mean().item(),
+            "gradient_relative_difference": ((flat_ref - flat_shared).norm() / flat_ref.norm()).item()}
+
+
 # ----------------------------------------------------------------------------- evaluation
-def eval_throughput(model, x, batch_size: int, repeats: int = 2) -> dict:
-    """Images/s of ``fh.predict`` (no_grad) and of the same loop under ``inference_mode``."""
+def eval_throughput(model, x, batch_size: int, repeats: int = 3) -> dict:
+    """Images/s of ``fh.predict`` (no_grad) and of the same loop under ``inference_mode``,
+    best of ``repeats`` runs, the two alternating."""
     def predict_inference_mode():
         with torch.inference_mode():
             return torch.cat([model(x[i:i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
 
-    out = {}
+    functions = {"no_grad (fh.predict)": lambda: fh.predict(model, x, batch_size),
+                 "inference_mode": predict_inference_mode}
+    best = dict.fromkeys(functions, float("inf"))
     fh.predict(model, x[:batch_size], batch_size)
     predict_inference_mode()
-    for label, fn in (("no_grad (fh.predict)", lambda: fh.predict(model, x, batch_size)),
-                      ("inference_mode", predict_inference_mode)):
-        best = float("inf")
-        for _ in range(repeats):
+    for _ in range(repeats):
+        for label, fn in functions.items():
             start = time.perf_counter()
             fn()
-            best = min(best, time.perf_counter() - start)
-        out[label] = {"seconds": best, "images_per_second": len(x) / best}
-    return out
+            best[label] = min(best[label], time.perf_counter() - start)
+    return {label: {"seconds": t, "images_per_second": len(x) / t} for label, t in best.items()}
 
 
 # ---------------------------------------------------------------------------- micro costs
-def micro_costs(batch_size: int = 64, repeats: int = 30) -> dict:
+def micro_costs(batch_size: int = 64, repeats: int = 20) -> dict:
     """Per-batch costs (ms) of run_epoch's bookkeeping, fh.fgsm's extras and one Adam step."""
     torch.manual_seed(0)
     model = fh.PaperCNN()
@@ -353,20 +535,30 @@ def main(argv=None) -> int:
                         default=DEFAULT_CHANNELS_LAST, help="headline model in channels_last")
     parser.add_argument("--variant-subset", type=int, default=3200,
                         help="training images per variant epoch (default 3200)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="variant timings interleaved over this many parts of the images (default 4)")
     parser.add_argument("--variants", nargs="+", default=ALL_VARIANTS,
                         help=f"variants to time ('none' for none; default: {' '.join(ALL_VARIANTS)})")
     parser.add_argument("--eval-images", type=int, default=10000, help="test images for the evaluation timing")
     parser.add_argument("--eval-batch-size", type=int, default=200, help="evaluation batch size (package: 200)")
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the bound's square matmul")
     parser.add_argument("--matmul-repeats", type=int, default=7, help="matmul runs; the best is the bound")
+    parser.add_argument("--micro-repeats", type=int, default=20,
+                        help="runs per per-batch micro-cost timing; the median is kept (default 20)")
+    parser.add_argument("--name", default="training",
+                        help="key of this record in the results JSON (default 'training')")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)  # internal: see measure_in_subprocess
+    parser.add_argument("--probe-images", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.probe:
+        return probe_main(args)
     variants = [] if args.variants == ["none"] else args.variants
 
     started = time.perf_counter()
     threads = common.setup_threads(args.threads)
     common.resolve_data_dir(args.data_dir)
     config = {k: (str(v) if k == "results" else v) for k, v in vars(args).items()}
-    record = common.new_record("training", threads, config)
+    record = common.new_record(args.name, threads, config)
     figures = record["figures"]
     cores = record["machine"].get("usable_cores") or record["machine"]["logical_cores"]
 
@@ -378,18 +570,29 @@ def main(argv=None) -> int:
     # FLOPs per image: counted, and cross-checked
     counted = counted_flops(fh.PaperCNN(), args.batch_size)
     checked = flop_counter_check(fh.PaperCNN(), args.batch_size)
-    flop_diff = {k: checked[k] / counted[k] - 1 for k in ("forward", "clean_step", "attack", "fgsm_step")}
+    flop_diff = {k: checked[k] / counted[k] - 1 for k in checked}
     figures["flops_per_image_counted"] = counted
     figures["flops_per_image_flop_counter"] = checked
     figures["flops_relative_difference"] = flop_diff
 
-    def flops_for(batch_size):
-        c = counted_flops(fh.PaperCNN(), batch_size)
-        return c["clean_step"], c["fgsm_step"]
+    def flops_for(setup):
+        return setup.flops(counted_flops(fh.PaperCNN(), setup.batch_size))
 
-    # the bound, before and after the training timings (the machine may be shared)
-    bound = matmul_bound(args.matmul_size, args.matmul_repeats)
-    print(f"matmul bound: {bound['flops_per_second'] / 1e9:.1f} GFLOP/s", flush=True)
+    # the bound, at every thread count, before and after the training timings (the machine
+    # may be shared): the best of all these is the machine's bound
+    bound_threads = sorted({threads, *range(1, cores + 1)})
+
+    def bound_sweep():
+        out = {}
+        for count in bound_threads:
+            torch.set_num_threads(count)
+            out[str(count)] = matmul_bound(args.matmul_size, args.matmul_repeats)
+        torch.set_num_threads(threads)
+        return out
+
+    bound = bound_sweep()
+    print("matmul bound: " + ", ".join(f"{t} thread(s) {b['flops_per_second'] / 1e9:.1f} GFLOP/s"
+                                       for t, b in bound.items()), flush=True)
 
     # headline: the paper's recipe with run_epoch
     headline = Setup("headline", batch_size=args.batch_size, optimizer=args.optimizer,
@@ -398,30 +601,27 @@ def main(argv=None) -> int:
     print(f"headline: clean {head['clean']['images_per_second']:.0f} img/s, "
           f"FGSM {head['fgsm']['images_per_second']:.0f} img/s", flush=True)
 
-    results_variants = []
-    for setup in variant_setups(variants, threads, cores):
-        try:
-            result = measure(setup, xv, yv, threads)
-        except Exception as err:  # e.g. torch.compile without a compiler: report, go on
-            result = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
+    setups = variant_setups(variants, threads, cores)
+    results_variants = measure_interleaved(setups, xv, yv, threads, args.rounds)
+    for setup, result in zip(setups, results_variants):
         result["setup"] = setup.describe()
         result["name"] = setup.name
-        results_variants.append(result)
         if "error" in result:
             print(f"variant {setup.name}: {result['error']}", flush=True)
         else:
             print(f"variant {setup.name}: clean {result['clean']['images_per_second']:.0f} img/s, "
                   f"FGSM {result['fgsm']['images_per_second']:.0f} img/s", flush=True)
 
-    bound_after = matmul_bound(args.matmul_size, args.matmul_repeats)
-    bound_flops = max(bound["flops_per_second"], bound_after["flops_per_second"])
+    bound_after = bound_sweep()
+    bound_flops = max(b["flops_per_second"] for sweep in (bound, bound_after) for b in sweep.values())
 
     eval_model = fh.PaperCNN().eval()
     evaluation = eval_throughput(eval_model, x_test[:args.eval_images], args.eval_batch_size)
-    micro = micro_costs(args.batch_size)
+    micro = micro_costs(args.batch_size, args.micro_repeats)
+    figures["shared_forward_equivalence"] = shared_forward_equivalence(xv, yv, args.batch_size)
 
-    def fractions(result, batch_size):
-        clean_flops, fgsm_flops = flops_for(batch_size)
+    def fractions(result, setup):
+        clean_flops, fgsm_flops = flops_for(setup)
         for label, per_image in (("clean", clean_flops), ("fgsm", fgsm_flops)):
             if label in result:
                 r = result[label]
@@ -429,9 +629,9 @@ def main(argv=None) -> int:
                 r["flops_per_second"] = r["images_per_second"] * per_image
                 r["fraction_of_bound"] = r["flops_per_second"] / bound_flops
 
-    fractions(head, args.batch_size)
-    for result in results_variants:
-        fractions(result, result["setup"]["batch_size"])
+    fractions(head, headline)
+    for result, setup in zip(results_variants, setups):
+        fractions(result, setup)
     forward = counted["forward"]
     for r in evaluation.values():
         r["flops_per_second"] = r["images_per_second"] * forward
@@ -455,7 +655,7 @@ def main(argv=None) -> int:
                                        "met": head[label]["fraction_of_bound"] >= TARGET_FRACTION}
         for label in ("clean", "fgsm")}
     common.finish_record(record, started)
-    path = common.merge_results(args.results, "training", record)
+    path = common.merge_results(args.results, args.name, record)
 
     # the table
     baseline = next((r for r in results_variants if r["name"].startswith("baseline")), None)
@@ -487,10 +687,10 @@ def main(argv=None) -> int:
                      f"{100 * r['fraction_of_bound']:.1f}%", ""])
     notes = [
         common.header_line(record),
-        f"bound: {args.matmul_size}^3 fp32 matmul, best of {args.matmul_repeats}: "
-        f"{bound['flops_per_second'] / 1e9:.1f} GFLOP/s before, "
-        f"{bound_after['flops_per_second'] / 1e9:.1f} after; the higher, "
-        f"{bound_flops / 1e9:.1f} GFLOP/s, is the bound",
+        f"bound: {args.matmul_size}^3 fp32 matmul, best of {args.matmul_repeats}, GFLOP/s before | after "
+        "by threads: " + ", ".join(f"{t}: {bound[t]['flops_per_second'] / 1e9:.1f} | "
+                                   f"{bound_after[t]['flops_per_second'] / 1e9:.1f}" for t in bound)
+        + f"; the best, {bound_flops / 1e9:.1f} GFLOP/s, is the bound",
         f"FLOPs per image (counted from layer shapes | FlopCounterMode): forward "
         f"{counted['forward'] / 1e6:.2f} | {checked['forward'] / 1e6:.2f} M, clean step "
         f"{counted['clean_step'] / 1e6:.2f} | {checked['clean_step'] / 1e6:.2f} M, FGSM step "
@@ -506,8 +706,15 @@ def main(argv=None) -> int:
         f"FGSM {micro['bare_fgsm_ms']:.1f} (extra {micro['fh_fgsm_extra_ms']:.1f}); Adam step "
         f"default {micro['adam_default_step_ms']:.1f}, foreach {micro['adam_foreach_step_ms']:.1f}, "
         f"fused {micro['adam_fused_step_ms']:.1f}",
+        "shared forward = one forward of the clean batch gives the attack's input gradient and the "
+        "clean half's weight gradients (same arithmetic for a model without train/eval-dependent "
+        "layers); against run_epoch's step on one batch: "
+        f"{100 * figures['shared_forward_equivalence']['adversarial_pixels_differing']:.3g}% of the "
+        "adversarial pixels differ, weight gradients differ by "
+        f"{figures['shared_forward_equivalence']['gradient_relative_difference']:.1e} (relative)",
         "variants: the baseline's recipe with one change each, on "
-        f"{args.variant_subset} images; 'vs baseline' compares with that row",
+        f"{args.variant_subset} images, timed interleaved over {args.rounds} rounds (subprocess "
+        "ones apart); 'vs baseline' compares with that row",
         f"load average before {record['load_average']['before']}, after {record['load_average']['after']}",
         f"results merged into {path}",
     ]

@@ -30,6 +30,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+              "KMP_BLOCKTIME", "OMP_PROC_BIND")
 
 # Make ``import fgsm_helpers`` work when a script is run from a checkout without installing.
 if str(REPO) not in sys.path:
@@ -107,12 +109,13 @@ def machine_slug(info: dict[str, Any] | None = None) -> str:
 
 def software_versions() -> dict[str, str]:
     """Versions of python, torch, torchattacks, numpy, fgsm_helpers, and the git commit."""
+    from importlib import metadata
+
     versions: dict[str, str] = {"python": platform.python_version()}
-    for name in ("torch", "torchattacks", "numpy", "fgsm_helpers", "papermill"):
-        try:
-            module = __import__(name)
-            versions[name] = getattr(module, "__version__", "unknown")
-        except Exception:
+    for name in ("torch", "torchattacks", "numpy", "fgsm_helpers", "papermill", "psutil"):
+        try:  # the installed distribution's version: no slow import
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     try:
         commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
@@ -193,6 +196,7 @@ def new_record(name: str, threads: int, config: dict[str, Any]) -> dict[str, Any
         "machine": describe_machine(),
         "software": software_versions(),
         "threads": threads,
+        "environment": {name: os.environ.get(name) for name in THREAD_ENV},
         "load_average": {"before": load_average()},
         "config": config,
         "figures": {},
@@ -231,6 +235,9 @@ def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes the file private; results are for all
     try:
         with os.fdopen(handle, "w") as out:
             json.dump(data, out, indent=1, sort_keys=False)
