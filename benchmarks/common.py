@@ -14,7 +14,9 @@ and every record holds ``date``, ``threads``, ``software`` (python, torch, torch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -254,6 +256,30 @@ def merge_results(path: Path | None, name: str, record: dict[str, Any]) -> Path:
     """Put ``record`` under ``benchmarks[name]`` of the results JSON, keeping the other
     benchmarks' records; the machine description at the top is refreshed."""
     path = Path(path) if path is not None else default_results_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    with _locked(Path(tempfile.gettempdir()) / f"fgsm-bench-{digest}.lock"):
+        return _merge_locked(path, name, record)
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path):
+    """An exclusive lock (``fcntl.flock``) so that two benchmarks finishing at the same time
+    do not lose each other's records; no lock where fcntl is missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _merge_locked(path: Path, name: str, record: dict[str, Any]) -> Path:
     data: dict[str, Any] = {}
     if path.is_file():
         try:
