@@ -101,3 +101,38 @@ def test_pgd_training_runs_and_reports_adversarial_accuracy(mnist_train):
                        attack="pgd", train_eps=0.3, adv_weight=1.0, attack_kwargs={"steps": 2, "alpha_ratio": 0.5},
                        progress=False)
     assert "adv_accuracy" in history[0] and "accuracy" not in history[0]
+
+
+def _one_fgsm_epoch(model, x, y, attack, optimizer_cls=torch.optim.SGD):
+    optimizer = optimizer_cls(model.parameters(), lr=0.05)
+    return fh.run_epoch(model, x, y, optimizer=optimizer, attack=attack, batch_size=64,
+                        generator=torch.Generator().manual_seed(0), progress=False)
+
+
+@pytest.mark.parametrize("architecture", ["PaperCNN", "SmallCNN"])
+def test_shared_pass_fgsm_training_equals_the_general_path(mnist_train, architecture):
+    """The paper's FGSM training takes its FGSM gradient from the clean backward pass; the
+    weights and statistics must equal the plain attack-then-train path."""
+    x, y = mnist_train[0][:256], mnist_train[1][:256]
+    torch.manual_seed(3)
+    shared = fh.build_model(architecture)
+    general = fh.build_model(architecture)
+    general.load_state_dict(shared.state_dict())
+    assert fh.training.same_in_train_and_eval(shared)
+    attack = fh.training.make_training_attack("fgsm", 0.2)
+    assert isinstance(attack, fh.training.FGSMTrainingAttack)
+    stats_shared = _one_fgsm_epoch(shared, x, y, attack)
+    stats_general = _one_fgsm_epoch(general, x, y, lambda m, xb, yb: fh.fgsm(m, xb, yb, 0.2))
+    for (name, a), b in zip(shared.state_dict().items(), general.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
+    assert stats_shared["accuracy"] == stats_general["accuracy"]
+    assert stats_shared["adv_accuracy"] == stats_general["adv_accuracy"]
+    assert stats_shared["loss"] == pytest.approx(stats_general["loss"], rel=1e-5)
+
+
+def test_shared_pass_is_not_used_for_dropout_models():
+    model = torch.nn.Sequential(fh.models.Normalize(), torch.nn.Flatten(), torch.nn.Dropout(0.5),
+                                torch.nn.Linear(784, 10))
+    assert not fh.training.same_in_train_and_eval(model)
+    assert fh.training.same_in_train_and_eval(fh.PaperCNN())
+    assert fh.training.same_in_train_and_eval(fh.WideCNN())
