@@ -130,6 +130,14 @@ def run_series(args, run_dir: Path, env: dict) -> dict:
             "samples": monitor.samples, "log_tail": log_text[-3000:], "log_path": str(log_path)}
 
 
+def record_name(args) -> str:
+    """Where the record goes: a smoke or partial run never overwrites the full run's figures."""
+    if args.name:
+        return args.name
+    name = "end_to_end" + ("_quick" if args.quick else "")
+    return name + ("_only_" + "_".join(args.only) if args.only else "")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,6 +148,9 @@ def main(argv=None) -> int:
                         help="output folder for the runner (default: a temporary folder, deleted after)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run folder")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between RSS samples (default 0.2)")
+    parser.add_argument("--name", default=None,
+                        help="key of this record in the results JSON (default 'end_to_end' for the full "
+                             "series, 'end_to_end_quick' / 'end_to_end_only_NN...' otherwise)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -196,7 +207,7 @@ def main(argv=None) -> int:
     if result["returncode"] != 0:
         record["figures"]["log_tail"] = result["log_tail"]
     common.finish_record(record, started)
-    path = common.merge_results(args.results, "end_to_end", record)
+    path = common.merge_results(args.results, record_name(args), record)
 
     rows = [[name, seconds, "", ""] for name, seconds in notebooks.items()]
     rows.append(["chapters 01-04 (sum)", chapters_total if chapters else "-",

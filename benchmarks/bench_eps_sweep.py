@@ -164,10 +164,10 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=10000, help="test images swept (default 10000)")
     parser.add_argument("--tutorial-images", type=int, default=500,
                         help="images timed with the tutorial's batch-1 loop, then extrapolated (default 500)")
-    parser.add_argument("--batch-size", type=int, default=200,
-                        help="batch size of the ours-vs-torchattacks comparison (default: the package's 200)")
-    parser.add_argument("--try-batch-sizes", type=int, nargs="*", default=[50, 100, 500],
-                        help="other batch sizes timed for ours (default 50 100 500)")
+    parser.add_argument("--batch-size", type=int, default=100,
+                        help="batch size of the ours-vs-torchattacks comparison (default: the package's 100)")
+    parser.add_argument("--try-batch-sizes", type=int, nargs="*", default=[200],
+                        help="other batch sizes timed for ours (default 200)")
     parser.add_argument("--eps", type=float, nargs="+", default=DEFAULT_EPS, help="eps values (pixel units)")
     parser.add_argument("--checkpoint", help="a PaperCNN checkpoint (fh.save_checkpoint) instead of training")
     parser.add_argument("--train-images", type=int, default=10000, help="training images for the quick model")

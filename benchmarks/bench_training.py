@@ -554,7 +554,7 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", nargs="+", default=ALL_VARIANTS,
                         help=f"variants to time ('none' for none; default: {' '.join(ALL_VARIANTS)})")
     parser.add_argument("--eval-images", type=int, default=10000, help="test images for the evaluation timing")
-    parser.add_argument("--eval-batch-size", type=int, default=200, help="evaluation batch size (package: 200)")
+    parser.add_argument("--eval-batch-size", type=int, default=100, help="evaluation batch size (package: 100)")
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the bound's square matmul")
     parser.add_argument("--matmul-repeats", type=int, default=7, help="matmul runs; the best is the bound")
     parser.add_argument("--micro-repeats", type=int, default=20,

@@ -6,16 +6,19 @@ earlier chapter saved when its recipe matches, or trains it now (and saves it). 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .data import load_mnist
-from .evaluation import accuracy
+from .evaluation import accuracy, robustness_curve
 from .models import build_model, count_parameters
+from .results import add_records, curve_records, find, load_results
 from .runtime import set_seed
 from .training import train
 
@@ -142,3 +145,36 @@ def train_with_early_stopping(name: str, architecture: str, x_train, y_train, *,
     meta["epochs_kept"] = next(h["epoch"] for h in history if h["kept"]) if keep_best else len(history)
     meta["wall_seconds_with_validation"] = round(wall_seconds, 1)
     return model, history, meta
+
+
+def fingerprint(*tensors: torch.Tensor) -> str:
+    """A short SHA-256 of the tensors' dtypes, shapes and values: equal data, equal string."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
+def fgsm_curve(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_list,
+               results_path: str | os.PathLike, *, eps_units: str = "pixel",
+               progress: bool = True) -> tuple[dict[float, float], str]:
+    """``(curve, how)``: the FGSM accuracy of the shared model ``name`` at every eps, in percent.
+
+    Reused from ``results_path`` when an earlier chapter recorded every eps for the same weights
+    and the same test images (both fingerprinted), else measured now with
+    ``robustness_curve`` (true labels) and recorded with those fingerprints. ``how`` is
+    "reused" or "measured", for the notebook to say.
+    """
+    keys = {"weights": fingerprint(*model.state_dict().values()), "images": fingerprint(x, y)}
+    wanted = [round(float(eps), 6) for eps in eps_list]
+    recorded = {r["eps"]: r["accuracy"]
+                for r in find(load_results(results_path), model=name, attack="fgsm", eps_units=eps_units,
+                              n_images=len(x), labels="true", **keys)}
+    if all(eps in recorded for eps in wanted):
+        return {float(eps): recorded[key] for eps, key in zip(eps_list, wanted)}, "reused"
+    curve = robustness_curve(model, x, y, eps_list, eps_units=eps_units, progress=progress)
+    add_records(results_path, curve_records(name, "fgsm", curve, eps_units=eps_units, n_images=len(x),
+                                            labels="true", **keys))
+    return curve, "measured"
