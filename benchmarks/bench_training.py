@@ -72,7 +72,7 @@ LR = 2e-3
 TARGET_FRACTION = 0.60
 PROBE_PREFIX = "PROBE_RESULT "
 ALL_VARIANTS = ["baseline", "batch128", "batch256", "adam_foreach", "adam_fused", "channels_last",
-                "threads", "omp_wait_policy", "separate_attack", "bare_loop", "shared_forward", "best", "compile", "autocast_bf16"]
+                "threads", "omp_wait_policy", "allocator_default", "separate_attack", "bare_loop", "shared_forward", "best", "compile", "autocast_bf16"]
 # Headline defaults: the fastest measured settings that keep the paper's recipe (see the report
 # in benchmarks/results/<machine>.json, "training" -> "variants").
 DEFAULT_OPTIMIZER = "fused"
@@ -423,6 +423,10 @@ def variant_setups(names: list[str], default_threads: int, cores: int) -> list[S
             else:
                 setups.append(Setup("OMP_WAIT_POLICY=PASSIVE (subprocess)",
                                     env={"OMP_WAIT_POLICY": "PASSIVE"}))
+        elif name == "allocator_default":
+            # fgsm_helpers tunes glibc's malloc at import; this variant turns that off
+            setups.append(Setup("glibc malloc defaults (FGSM_TUNE_ALLOCATOR=0, subprocess)",
+                                env={"FGSM_TUNE_ALLOCATOR": "0"}))
         elif name == "separate_attack":
             setups.append(Setup("run_epoch, separate FGSM pass (before)", loop="separate"))
         elif name == "bare_loop":

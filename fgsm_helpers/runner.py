@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .runtime import QUICK_ENV
+from ._env import QUICK_ENV
 
 def find_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
     """The series' notebooks (``NN_slug.ipynb``) in order."""
