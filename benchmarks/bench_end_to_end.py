@@ -207,7 +207,9 @@ def main(argv=None) -> int:
     if result["returncode"] != 0:
         record["figures"]["log_tail"] = result["log_tail"]
     common.finish_record(record, started)
-    path = common.merge_results(args.results, record_name(args), record)
+    # a failed run is kept apart: it never replaces the figures of a complete one
+    name = record_name(args) + ("_failed" if result["returncode"] != 0 else "")
+    path = common.merge_results(args.results, name, record)
 
     rows = [[name, seconds, "", ""] for name, seconds in notebooks.items()]
     rows.append(["chapters 01-04 (sum)", chapters_total if chapters else "-",

@@ -11,6 +11,7 @@ import platform
 import sys
 
 QUICK_ENV = "FGSM_QUICK"
+DATA_DIR_ENV = "FGSM_DATA_DIR"  # where MNIST/raw is (see data.resolve_data_dir)
 
 
 def quick_mode() -> bool:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-DATA_DIR_ENV = "FGSM_DATA_DIR"
+from ._env import DATA_DIR_ENV
+
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 

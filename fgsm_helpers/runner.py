@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._env import QUICK_ENV
+from ._env import DATA_DIR_ENV, QUICK_ENV
 
 def find_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
     """The series' notebooks (``NN_slug.ipynb``) in order."""
@@ -74,15 +74,21 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
                                              "notebooks": [p.name for p in notebooks]}, indent=1))
     # The notebooks read FGSM_QUICK in their parameters cell (their own smoke configuration);
     # the kernels inherit it. Restored afterwards: the caller's environment is left as it was.
-    previous = os.environ.get(QUICK_ENV)
-    os.environ[QUICK_ENV] = "1" if quick else "0"
+    # The kernels run in the notebooks' folder, so a relative FGSM_DATA_DIR (e.g. ../shared/data,
+    # meant from where the command was typed) is made absolute for them.
+    settings = {QUICK_ENV: "1" if quick else "0"}
+    if os.environ.get(DATA_DIR_ENV):
+        settings[DATA_DIR_ENV] = str(Path(os.environ[DATA_DIR_ENV]).expanduser().resolve())
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         return _run_notebooks(notebooks, out, given, quick, timeout, progress)
     finally:
-        if previous is None:
-            os.environ.pop(QUICK_ENV, None)
-        else:
-            os.environ[QUICK_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run_notebooks(notebooks: list[Path], out: Path, given: dict, quick: bool, timeout: int | None,

@@ -70,3 +70,19 @@ def test_command_line_reports_failure(series, tmp_path, capsys):
                                          ("[0.1, 0.2]", [0.1, 0.2]), ("../data", "../data"), ("pixel", "pixel")])
 def test_parameter_values_are_typed(text, value):
     assert runner.parse_value(text) == value
+
+
+def test_relative_data_dir_reaches_the_kernels_absolute(tmp_path, monkeypatch):
+    """Kernels run in the notebooks' folder: FGSM_DATA_DIR=../shared/data typed at the
+    repository root must still mean <root>/../shared/data inside them."""
+    folder = tmp_path / "repo" / "notebooks"
+    folder.mkdir(parents=True)
+    _notebook(folder / "01_env.ipynb",
+              "import os, pathlib\n"
+              "(pathlib.Path(OUTPUT_DIR) / 'data_dir.txt').write_text(os.environ['FGSM_DATA_DIR'])")
+    monkeypatch.chdir(tmp_path / "repo")
+    monkeypatch.setenv("FGSM_DATA_DIR", "../shared/data")
+    out = tmp_path / "out"
+    runner.run_series(out, notebook_dir=folder, progress=False)
+    assert (out / "data_dir.txt").read_text() == str((tmp_path / "shared" / "data").resolve())
+    assert os.environ["FGSM_DATA_DIR"] == "../shared/data"  # the caller's environment is restored
