@@ -41,7 +41,7 @@ import argparse
 import math
 import time
 
-import common  # noqa: F401  (puts the repository on sys.path)
+import common
 import torch
 import torch.nn.functional as F
 

@@ -60,7 +60,7 @@ import sys
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (puts the repository on sys.path)
+import common
 import torch
 import torch.nn.functional as F
 from torch import nn

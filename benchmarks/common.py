@@ -35,10 +35,6 @@ DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
               "KMP_BLOCKTIME", "OMP_PROC_BIND")
 
-# Make ``import fgsm_helpers`` work when a script is run from a checkout without installing.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
 
 # ------------------------------------------------------------------------- machine, versions
 def cpu_model() -> str:

@@ -3,6 +3,7 @@ subprocess, exits 0 and merges its record, with the expected keys, into a tempor
 JSON (``--results``), so benchmarks/results/ is never touched."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -92,11 +93,9 @@ def test_end_to_end_smallest(tmp_path, data_dir):
 
 
 def test_results_merge_keeps_other_benchmarks(tmp_path):
-    sys.path.insert(0, str(BENCH))
-    try:
-        import common
-    finally:
-        sys.path.remove(str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_common", BENCH / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
     path = tmp_path / "machine.json"
     common.merge_results(path, "first", {"figures": {"x": 1.0}})
     common.merge_results(path, "second", {"figures": {"y": 2.0}})
