@@ -17,7 +17,6 @@ _KNOWN_DEVICE_TYPES = ("cpu", "cuda", "mps")
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-
 def in_colab() -> bool:
     """True when running inside Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
