@@ -3,6 +3,7 @@
 Each notebook's parameters cell reads FGSM_QUICK; nbval's kernels inherit this environment.
 Set FGSM_QUICK=0 to regression-test the full configuration (as long as the batch run).
 """
+
 import os
 from pathlib import Path
 

@@ -21,6 +21,7 @@ reference but do not apply.
     FGSM_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/bench_end_to_end.py
     .venv/bin/python benchmarks/bench_end_to_end.py --quick --only 01        # smoke
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,9 @@ class TreeMemoryMonitor:
             self.peak_bytes = total
             self.peak_at = time.perf_counter() - self._start
             self.peak_processes = alive
-            self.peak_breakdown = [{"pid": p.pid, "command": _short_command(p), "rss_bytes": rss}
-                                   for p, rss in rows]
+            self.peak_breakdown = [
+                {"pid": p.pid, "command": _short_command(p), "rss_bytes": rss} for p, rss in rows
+            ]
         return total
 
     def _run(self) -> None:
@@ -97,7 +99,7 @@ class TreeMemoryMonitor:
             self.sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "TreeMemoryMonitor":
+    def __enter__(self) -> TreeMemoryMonitor:
         self._thread.start()
         return self
 
@@ -117,17 +119,26 @@ def run_series(args, run_dir: Path, env: dict) -> dict:
     print("running:", " ".join(command), flush=True)
     start = time.perf_counter()
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=common.REPO, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=common.REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         with TreeMemoryMonitor(process.pid, args.poll) as monitor:
             returncode = process.wait()
     wall = time.perf_counter() - start
     log_text = log_path.read_text()
-    return {"command": command, "returncode": returncode, "wall_seconds": wall,
-            "peak_rss_bytes": monitor.peak_bytes, "peak_rss_at_seconds": monitor.peak_at,
-            "processes_at_peak": monitor.peak_processes, "max_processes": monitor.max_processes,
-            "peak_breakdown": monitor.peak_breakdown,
-            "samples": monitor.samples, "log_tail": log_text[-3000:], "log_path": str(log_path)}
+    return {
+        "command": command,
+        "returncode": returncode,
+        "wall_seconds": wall,
+        "peak_rss_bytes": monitor.peak_bytes,
+        "peak_rss_at_seconds": monitor.peak_at,
+        "processes_at_peak": monitor.peak_processes,
+        "max_processes": monitor.max_processes,
+        "peak_breakdown": monitor.peak_breakdown,
+        "samples": monitor.samples,
+        "log_tail": log_text[-3000:],
+        "log_path": str(log_path),
+    }
 
 
 def record_name(args) -> str:
@@ -139,18 +150,30 @@ def record_name(args) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common.add_common_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="the runner's smoke configuration")
-    parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. 01 02")
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="output folder for the runner (default: a temporary folder, deleted after)")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. 01 02"
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="output folder for the runner (default: a temporary folder, deleted after)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary run folder")
-    parser.add_argument("--poll", type=float, default=0.2, help="seconds between RSS samples (default 0.2)")
-    parser.add_argument("--name", default=None,
-                        help="key of this record in the results JSON (default 'end_to_end' for the full "
-                             "series, 'end_to_end_quick' / 'end_to_end_only_NN...' otherwise)")
+    parser.add_argument(
+        "--poll", type=float, default=0.2, help="seconds between RSS samples (default 0.2)"
+    )
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="key of this record in the results JSON (default 'end_to_end' for the full "
+        "series, 'end_to_end_quick' / 'end_to_end_only_NN...' otherwise)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -159,12 +182,19 @@ def main(argv=None) -> int:
     env = dict(os.environ, FGSM_DATA_DIR=data_dir, PYTHONUNBUFFERED="1")
     if args.threads is not None:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
-    config = {"quick": args.quick, "only": args.only, "poll_seconds": args.poll,
-              "threads_env": env.get("OMP_NUM_THREADS", "unset"), "data_dir": data_dir}
+    config = {
+        "quick": args.quick,
+        "only": args.only,
+        "poll_seconds": args.poll,
+        "threads_env": env.get("OMP_NUM_THREADS", "unset"),
+        "data_dir": data_dir,
+    }
     record = common.new_record("end_to_end", threads, config)
 
     temporary = args.run_dir is None
-    base = Path(tempfile.mkdtemp(prefix="fgsm_e2e_")) if temporary else args.run_dir.resolve().parent
+    base = (
+        Path(tempfile.mkdtemp(prefix="fgsm_e2e_")) if temporary else args.run_dir.resolve().parent
+    )
     run_dir = base / "run" if temporary else args.run_dir.resolve()
     if run_dir.exists() and any(run_dir.iterdir()) and not temporary:
         print(f"note: {run_dir} is not empty; the runner writes over it", flush=True)
@@ -180,7 +210,9 @@ def main(argv=None) -> int:
     chapters = {k: v for k, v in notebooks.items() if k[:2] in CHAPTERS_01_04}
     chapters_total = sum(chapters.values())
     peak_gb = result["peak_rss_bytes"] / 1e9
-    full_run = not args.quick and (not args.only or set(CHAPTERS_01_04) <= {o[:2] for o in args.only})
+    full_run = not args.quick and (
+        not args.only or set(CHAPTERS_01_04) <= {o[:2] for o in args.only}
+    )
     complete_01_04 = len(chapters) == len(CHAPTERS_01_04)
     time_ok = (chapters_total <= TARGET_SECONDS_01_04) if full_run and complete_01_04 else None
     rss_ok = (peak_gb <= TARGET_PEAK_RSS_GB) if full_run else None
@@ -199,10 +231,18 @@ def main(argv=None) -> int:
         "rss_samples": result["samples"],
     }
     record["targets"] = {
-        "chapters_01_04_seconds": {"target": f"<= {TARGET_SECONDS_01_04:.0f}", "value": chapters_total,
-                                   "applies": full_run and complete_01_04, "met": time_ok},
-        "peak_rss_gb": {"target": f"<= {TARGET_PEAK_RSS_GB}", "value": peak_gb,
-                        "applies": full_run, "met": rss_ok},
+        "chapters_01_04_seconds": {
+            "target": f"<= {TARGET_SECONDS_01_04:.0f}",
+            "value": chapters_total,
+            "applies": full_run and complete_01_04,
+            "met": time_ok,
+        },
+        "peak_rss_gb": {
+            "target": f"<= {TARGET_PEAK_RSS_GB}",
+            "value": peak_gb,
+            "applies": full_run,
+            "met": rss_ok,
+        },
     }
     if result["returncode"] != 0:
         record["figures"]["log_tail"] = result["log_tail"]
@@ -212,28 +252,50 @@ def main(argv=None) -> int:
     path = common.merge_results(args.results, name, record)
 
     rows = [[name, seconds, "", ""] for name, seconds in notebooks.items()]
-    rows.append(["chapters 01-04 (sum)", chapters_total if chapters else "-",
-                 f"<= {TARGET_SECONDS_01_04:.0f} s", common.check_mark(time_ok)])
+    rows.append(
+        [
+            "chapters 01-04 (sum)",
+            chapters_total if chapters else "-",
+            f"<= {TARGET_SECONDS_01_04:.0f} s",
+            common.check_mark(time_ok),
+        ]
+    )
     rows.append(["runner total (timings.json)", timings.get("total", "-"), "", ""])
     rows.append(["subprocess wall (imports included)", result["wall_seconds"], "", ""])
-    rows.append(["peak RSS of the process tree, GB", peak_gb, f"<= {TARGET_PEAK_RSS_GB} GB",
-                 common.check_mark(rss_ok)])
+    rows.append(
+        [
+            "peak RSS of the process tree, GB",
+            peak_gb,
+            f"<= {TARGET_PEAK_RSS_GB} GB",
+            common.check_mark(rss_ok),
+        ]
+    )
     notes = [
         common.header_line(record),
         f"mode: {'quick' if args.quick else 'full'}"
         + (f", only {' '.join(args.only)}" if args.only else "")
-        + ("" if full_run else " -- the targets apply to the full run of chapters 01-04 only (n/a)"),
+        + (
+            "" if full_run else " -- the targets apply to the full run of chapters 01-04 only (n/a)"
+        ),
         f"RSS summed over the runner and its {result['max_processes'] - 1} descendant process(es) at most "
         f"(kernels included), sampled every {args.poll} s ({result['samples']} samples); "
         f"peak at {result['peak_rss_at_seconds']:.0f} s: "
-        + ", ".join(f"{p['command'][:40]} {p['rss_bytes'] / 1e9:.2f} GB" for p in result["peak_breakdown"]),
+        + ", ".join(
+            f"{p['command'][:40]} {p['rss_bytes'] / 1e9:.2f} GB" for p in result["peak_breakdown"]
+        ),
         f"load average before {record['load_average']['before']}, after {record['load_average']['after']}",
         f"results merged into {path}",
     ]
     if result["returncode"] != 0:
-        notes.insert(0, f"THE RUNNER FAILED (exit {result['returncode']}); log tail:\n{result['log_tail']}")
-    common.print_table("End-to-end notebook run (python -m fgsm_helpers run)",
-                       ["notebook", "seconds", "target", "met"], rows, notes)
+        notes.insert(
+            0, f"THE RUNNER FAILED (exit {result['returncode']}); log tail:\n{result['log_tail']}"
+        )
+    common.print_table(
+        "End-to-end notebook run (python -m fgsm_helpers run)",
+        ["notebook", "seconds", "target", "met"],
+        rows,
+        notes,
+    )
     return 0 if result["returncode"] == 0 else 1
 
 

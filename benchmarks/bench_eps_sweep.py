@@ -35,6 +35,7 @@ seed 0) so that the accuracies mean something, or loaded with ``--checkpoint``.
     FGSM_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/bench_eps_sweep.py
     .venv/bin/python benchmarks/bench_eps_sweep.py --images 200 --tutorial-images 20   # smoke
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,7 @@ def sweep_torchattacks(model, x, y, eps_list, batch_size):
         attack = torchattacks.FGSM(model, eps=eps)
         correct = 0
         for start in range(0, len(x), batch_size):
-            x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
+            x_batch, y_batch = x[start : start + batch_size], y[start : start + batch_size]
             x_adv = attack(x_batch, y_batch)
             with torch.inference_mode():
                 correct += (model(x_adv).argmax(dim=1) == y_batch).sum().item()
@@ -117,7 +118,7 @@ def tutorial_test(model, device, test_loader, epsilon):
 
 def sweep_tutorial(model, x, y, eps_list):
     model.eval()
-    loader = [(x[i:i + 1], y[i:i + 1]) for i in range(len(x))]
+    loader = [(x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
     return {float(eps): 100.0 * tutorial_test(model, "cpu", loader, eps)[0] for eps in eps_list}
 
 
@@ -127,7 +128,7 @@ def tutorial_rule_accuracy(model, x, y, eps_list, batch_size):
     correct = torch.zeros(len(eps_list), dtype=torch.long)
     model.eval()
     for start in range(0, len(x), batch_size):
-        x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
+        x_batch, y_batch = x[start : start + batch_size], y[start : start + batch_size]
         direction = fh.fgsm_direction(model, x_batch, y_batch)
         with torch.inference_mode():
             clean_ok = model(x_batch).argmax(1) == y_batch
@@ -151,32 +152,69 @@ def get_model(args, record):
     fh.set_seed(0)
     model = fh.PaperCNN()
     start = time.perf_counter()
-    fh.train(model, x_train[:args.train_images], y_train[:args.train_images], progress=False, seed=0)
+    fh.train(
+        model, x_train[: args.train_images], y_train[: args.train_images], progress=False, seed=0
+    )
     record["figures"]["model_training_seconds"] = time.perf_counter() - start
-    record["config"]["model"] = f"PaperCNN, fh.train 1 epoch on {args.train_images} training images, seed 0"
+    record["config"]["model"] = (
+        f"PaperCNN, fh.train 1 epoch on {args.train_images} training images, seed 0"
+    )
     return model.eval()
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common.add_common_arguments(parser)
-    parser.add_argument("--images", type=int, default=10000, help="test images swept (default 10000)")
-    parser.add_argument("--tutorial-images", type=int, default=500,
-                        help="images timed with the tutorial's batch-1 loop, then extrapolated (default 500)")
-    parser.add_argument("--batch-size", type=int, default=100,
-                        help="batch size of the ours-vs-torchattacks comparison (default: the package's 100)")
-    parser.add_argument("--try-batch-sizes", type=int, nargs="*", default=[200],
-                        help="other batch sizes timed for ours (default 200)")
-    parser.add_argument("--eps", type=float, nargs="+", default=DEFAULT_EPS, help="eps values (pixel units)")
-    parser.add_argument("--checkpoint", help="a PaperCNN checkpoint (fh.save_checkpoint) instead of training")
-    parser.add_argument("--train-images", type=int, default=10000, help="training images for the quick model")
-    parser.add_argument("--name", default="eps_sweep",
-                        help="key of this record in the results JSON (default 'eps_sweep')")
-    parser.add_argument("--chunks", type=int, default=5,
-                        help="timings interleaved over this many chunks of the images (default 5)")
-    parser.add_argument("--tolerance", type=float, default=0.05,
-                        help="allowed accuracy difference ours vs torchattacks, in points (default 0.05)")
+    parser.add_argument(
+        "--images", type=int, default=10000, help="test images swept (default 10000)"
+    )
+    parser.add_argument(
+        "--tutorial-images",
+        type=int,
+        default=500,
+        help="images timed with the tutorial's batch-1 loop, then extrapolated (default 500)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=100,
+        help="batch size of the ours-vs-torchattacks comparison (default: the package's 100)",
+    )
+    parser.add_argument(
+        "--try-batch-sizes",
+        type=int,
+        nargs="*",
+        default=[200],
+        help="other batch sizes timed for ours (default 200)",
+    )
+    parser.add_argument(
+        "--eps", type=float, nargs="+", default=DEFAULT_EPS, help="eps values (pixel units)"
+    )
+    parser.add_argument(
+        "--checkpoint", help="a PaperCNN checkpoint (fh.save_checkpoint) instead of training"
+    )
+    parser.add_argument(
+        "--train-images", type=int, default=10000, help="training images for the quick model"
+    )
+    parser.add_argument(
+        "--name",
+        default="eps_sweep",
+        help="key of this record in the results JSON (default 'eps_sweep')",
+    )
+    parser.add_argument(
+        "--chunks",
+        type=int,
+        default=5,
+        help="timings interleaved over this many chunks of the images (default 5)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="allowed accuracy difference ours vs torchattacks, in points (default 0.05)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -187,16 +225,20 @@ def main(argv=None) -> int:
 
     model = get_model(args, record)
     x_test, y_test = fh.load_mnist("test")
-    x, y = x_test[:args.images], y_test[:args.images]
+    x, y = x_test[: args.images], y_test[: args.images]
     n, eps_list, n_eps = len(x), list(args.eps), len(args.eps)
-    sample = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:args.tutorial_images]
+    sample = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[
+        : args.tutorial_images
+    ]
     x_sample, y_sample = x[sample], y[sample]
     figures = record["figures"]
     figures["clean_accuracy"] = fh.accuracy(model, x, y)
 
     # Warm-up (oneDNN primitive creation, allocator) on one batch of each path.
-    sweep_ours(model, x[:args.batch_size], y[:args.batch_size], eps_list[:1], args.batch_size)
-    sweep_torchattacks(model, x[:args.batch_size], y[:args.batch_size], eps_list[:1], args.batch_size)
+    sweep_ours(model, x[: args.batch_size], y[: args.batch_size], eps_list[:1], args.batch_size)
+    sweep_torchattacks(
+        model, x[: args.batch_size], y[: args.batch_size], eps_list[:1], args.batch_size
+    )
     sweep_tutorial(model, x_sample[:5], y_sample[:5], eps_list[:1])
 
     # Timings, interleaved: the images are cut into --chunks chunks (whole batches of every batch
@@ -215,23 +257,44 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         acc = fn()
         seconds[name] += time.perf_counter() - start
-        counts[name] += torch.tensor([acc[float(e)] for e in eps_list], dtype=torch.float64) * images / 100
+        counts[name] += (
+            torch.tensor([acc[float(e)] for e in eps_list], dtype=torch.float64) * images / 100
+        )
 
     for index, (first, part) in enumerate(zip(starts, sample_parts)):
-        xc, yc = x[first:first + chunk], y[first:first + chunk]
+        xc, yc = x[first : first + chunk], y[first : first + chunk]
         for b in sizes:
-            add(("ours", b), lambda: sweep_ours(model, xc, yc, eps_list, b), len(xc))
-        add("torchattacks", lambda: sweep_torchattacks(model, xc, yc, eps_list, args.batch_size), len(xc))
+            add(
+                ("ours", b),
+                lambda xc=xc, yc=yc, b=b: sweep_ours(model, xc, yc, eps_list, b),
+                len(xc),
+            )
+        add(
+            "torchattacks",
+            lambda xc=xc, yc=yc: sweep_torchattacks(model, xc, yc, eps_list, args.batch_size),
+            len(xc),
+        )
         if len(part):
-            add("tutorial", lambda: sweep_tutorial(model, x_sample[part], y_sample[part], eps_list), len(part))
-        print(f"chunk {index + 1}/{len(starts)}: " + ", ".join(
-            f"{name if isinstance(name, str) else f'ours@{name[1]}'} {t:.1f} s" for name, t in seconds.items()),
-            flush=True)
+            add(
+                "tutorial",
+                lambda part=part: sweep_tutorial(model, x_sample[part], y_sample[part], eps_list),
+                len(part),
+            )
+        print(
+            f"chunk {index + 1}/{len(starts)}: "
+            + ", ".join(
+                f"{name if isinstance(name, str) else f'ours@{name[1]}'} {t:.1f} s"
+                for name, t in seconds.items()
+            ),
+            flush=True,
+        )
 
     def accuracy_of(name, images):
         return {float(e): (100.0 * counts[name][i] / images).item() for i, e in enumerate(eps_list)}
 
-    ours = {b: {"seconds": seconds[("ours", b)], "accuracy": accuracy_of(("ours", b), n)} for b in sizes}
+    ours = {
+        b: {"seconds": seconds[("ours", b)], "accuracy": accuracy_of(("ours", b), n)} for b in sizes
+    }
     head = ours[args.batch_size]
     best_batch = min(ours, key=lambda b: ours[b]["seconds"])
     seconds_ta, acc_ta = seconds["torchattacks"], accuracy_of("torchattacks", n)
@@ -239,8 +302,12 @@ def main(argv=None) -> int:
     seconds_tut = seconds_tut_sample * n / len(x_sample)
 
     # accuracy checks
-    ours_on_sample = fh.robustness_curve(model, x_sample, y_sample, eps_list, batch_size=args.batch_size)
-    ours_tutorial_rule = tutorial_rule_accuracy(model, x_sample, y_sample, eps_list, args.batch_size)
+    ours_on_sample = fh.robustness_curve(
+        model, x_sample, y_sample, eps_list, batch_size=args.batch_size
+    )
+    ours_tutorial_rule = tutorial_rule_accuracy(
+        model, x_sample, y_sample, eps_list, args.batch_size
+    )
     diff_ta = max_diff(head["accuracy"], acc_ta)
     diff_batch_sizes = max(max_diff(head["accuracy"], o["accuracy"]) for o in ours.values())
     diff_tut_rule = max_diff(ours_tutorial_rule, acc_tut)
@@ -257,34 +324,45 @@ def main(argv=None) -> int:
 
     ratio_ta = seconds_ta / head["seconds"]
     ratio_tut = seconds_tut / head["seconds"]
-    figures.update({
-        "images": n, "eps": eps_list, "batch_size": args.batch_size,
-        "ours_seconds": head["seconds"],
-        "ours_by_batch_size": {str(b): {"seconds": o["seconds"],
-                                        "images_eps_per_second": n * n_eps / o["seconds"]}
-                               for b, o in ours.items()},
-        "ours_fastest_batch_size": best_batch,
-        "ours_fastest_seconds": ours[best_batch]["seconds"],
-        "torchattacks_seconds": seconds_ta,
-        "tutorial_sample_images": len(x_sample),
-        "tutorial_sample_seconds": seconds_tut_sample,
-        "tutorial_seconds_extrapolated": seconds_tut,
-        "speedup_vs_torchattacks": ratio_ta,
-        "speedup_vs_tutorial": ratio_tut,
-        "speedup_vs_torchattacks_fastest_batch": seconds_ta / ours[best_batch]["seconds"],
-        "speedup_vs_tutorial_fastest_batch": seconds_tut / ours[best_batch]["seconds"],
-        "accuracy_ours": head["accuracy"],
-        "accuracy_torchattacks": acc_ta,
-        "accuracy_tutorial_sample": acc_tut,
-        "accuracy_ours_sample": ours_on_sample,
-        "accuracy_ours_sample_tutorial_counting": ours_tutorial_rule,
-        "checks": checks,
-    })
+    figures.update(
+        {
+            "images": n,
+            "eps": eps_list,
+            "batch_size": args.batch_size,
+            "ours_seconds": head["seconds"],
+            "ours_by_batch_size": {
+                str(b): {"seconds": o["seconds"], "images_eps_per_second": n * n_eps / o["seconds"]}
+                for b, o in ours.items()
+            },
+            "ours_fastest_batch_size": best_batch,
+            "ours_fastest_seconds": ours[best_batch]["seconds"],
+            "torchattacks_seconds": seconds_ta,
+            "tutorial_sample_images": len(x_sample),
+            "tutorial_sample_seconds": seconds_tut_sample,
+            "tutorial_seconds_extrapolated": seconds_tut,
+            "speedup_vs_torchattacks": ratio_ta,
+            "speedup_vs_tutorial": ratio_tut,
+            "speedup_vs_torchattacks_fastest_batch": seconds_ta / ours[best_batch]["seconds"],
+            "speedup_vs_tutorial_fastest_batch": seconds_tut / ours[best_batch]["seconds"],
+            "accuracy_ours": head["accuracy"],
+            "accuracy_torchattacks": acc_ta,
+            "accuracy_tutorial_sample": acc_tut,
+            "accuracy_ours_sample": ours_on_sample,
+            "accuracy_ours_sample_tutorial_counting": ours_tutorial_rule,
+            "checks": checks,
+        }
+    )
     record["targets"] = {
-        "speedup_vs_torchattacks": {"target": f">= {TARGET_VS_TORCHATTACKS}", "value": ratio_ta,
-                                    "met": ratio_ta >= TARGET_VS_TORCHATTACKS},
-        "speedup_vs_tutorial": {"target": f">= {TARGET_VS_TUTORIAL}", "value": ratio_tut,
-                                "met": ratio_tut >= TARGET_VS_TUTORIAL},
+        "speedup_vs_torchattacks": {
+            "target": f">= {TARGET_VS_TORCHATTACKS}",
+            "value": ratio_ta,
+            "met": ratio_ta >= TARGET_VS_TORCHATTACKS,
+        },
+        "speedup_vs_tutorial": {
+            "target": f">= {TARGET_VS_TUTORIAL}",
+            "value": ratio_tut,
+            "met": ratio_tut >= TARGET_VS_TUTORIAL,
+        },
     }
     common.finish_record(record, started)
     path = common.merge_results(args.results, args.name, record)
@@ -293,26 +371,62 @@ def main(argv=None) -> int:
     def acc_cells(acc):
         return [f"{acc[float(e)]:.2f}" for e in eps_list]
 
-    headers = ["method", "batch", "images timed", "s (all images)", "img*eps/s",
-               f"ours@{args.batch_size} faster by",
-               "target"] + [f"acc@{e:g}" for e in eps_list]
+    headers = [
+        "method",
+        "batch",
+        "images timed",
+        "s (all images)",
+        "img*eps/s",
+        f"ours@{args.batch_size} faster by",
+        "target",
+    ] + [f"acc@{e:g}" for e in eps_list]
     rows = []
     for b, o in ours.items():
         tag = " (fastest)" if b == best_batch and len(ours) > 1 else ""
-        rows.append([f"ours: robustness_curve{tag}", b, n, o["seconds"], n * n_eps / o["seconds"],
-                     "reference" if b == args.batch_size else "", ""] + acc_cells(o["accuracy"]))
-    rows.append(["(a) torchattacks.FGSM per eps", args.batch_size, n, seconds_ta,
-                 n * n_eps / seconds_ta, f"{ratio_ta:.2f}x",
-                 f">= {TARGET_VS_TORCHATTACKS}x {common.check_mark(ratio_ta >= TARGET_VS_TORCHATTACKS)}"]
-                + acc_cells(acc_ta))
-    rows.append(["(b) tutorial loop, extrapolated*", 1, len(x_sample), seconds_tut,
-                 n * n_eps / seconds_tut, f"{ratio_tut:.2f}x",
-                 f">= {TARGET_VS_TUTORIAL}x {common.check_mark(ratio_tut >= TARGET_VS_TUTORIAL)}"]
-                + acc_cells(acc_tut))
-    rows.append(["    ours on the same sample", args.batch_size, len(x_sample), "", "", "", ""]
-                + acc_cells(ours_on_sample))
-    rows.append(["    same, tutorial's counting", args.batch_size, len(x_sample), "", "", "", ""]
-                + acc_cells(ours_tutorial_rule))
+        rows.append(
+            [
+                f"ours: robustness_curve{tag}",
+                b,
+                n,
+                o["seconds"],
+                n * n_eps / o["seconds"],
+                "reference" if b == args.batch_size else "",
+                "",
+            ]
+            + acc_cells(o["accuracy"])
+        )
+    rows.append(
+        [
+            "(a) torchattacks.FGSM per eps",
+            args.batch_size,
+            n,
+            seconds_ta,
+            n * n_eps / seconds_ta,
+            f"{ratio_ta:.2f}x",
+            f">= {TARGET_VS_TORCHATTACKS}x {common.check_mark(ratio_ta >= TARGET_VS_TORCHATTACKS)}",
+        ]
+        + acc_cells(acc_ta)
+    )
+    rows.append(
+        [
+            "(b) tutorial loop, extrapolated*",
+            1,
+            len(x_sample),
+            seconds_tut,
+            n * n_eps / seconds_tut,
+            f"{ratio_tut:.2f}x",
+            f">= {TARGET_VS_TUTORIAL}x {common.check_mark(ratio_tut >= TARGET_VS_TUTORIAL)}",
+        ]
+        + acc_cells(acc_tut)
+    )
+    rows.append(
+        ["    ours on the same sample", args.batch_size, len(x_sample), "", "", "", ""]
+        + acc_cells(ours_on_sample)
+    )
+    rows.append(
+        ["    same, tutorial's counting", args.batch_size, len(x_sample), "", "", "", ""]
+        + acc_cells(ours_tutorial_rule)
+    )
     notes = [
         common.header_line(record),
         f"clean accuracy {figures['clean_accuracy']:.2f}% ({record['config']['model']}); "
@@ -332,8 +446,9 @@ def main(argv=None) -> int:
         f"load average before {record['load_average']['before']}, after {record['load_average']['after']}",
         f"results merged into {path}",
     ]
-    common.print_table(f"FGSM eps sweep: {n} MNIST test images x {n_eps} eps, PaperCNN",
-                       headers, rows, notes)
+    common.print_table(
+        f"FGSM eps sweep: {n} MNIST test images x {n_eps} eps, PaperCNN", headers, rows, notes
+    )
     ok = checks["ours_vs_torchattacks_ok"] and checks["tutorial_vs_ours_same_counting_ok"]
     return 0 if ok else 1
 

@@ -49,6 +49,7 @@ settings that keep the paper's recipe (batch 64, Adam, fp32).
     FGSM_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/bench_training.py
     .venv/bin/python benchmarks/bench_training.py --subset 512 --variants none   # smoke
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,23 @@ TRAIN_EPS = 0.3
 LR = 2e-3
 TARGET_FRACTION = 0.60
 PROBE_PREFIX = "PROBE_RESULT "
-ALL_VARIANTS = ["baseline", "batch128", "batch256", "adam_foreach", "adam_fused", "channels_last",
-                "threads", "omp_wait_policy", "allocator_default", "separate_attack", "bare_loop", "shared_forward", "best", "compile", "autocast_bf16"]
+ALL_VARIANTS = [
+    "baseline",
+    "batch128",
+    "batch256",
+    "adam_foreach",
+    "adam_fused",
+    "channels_last",
+    "threads",
+    "omp_wait_policy",
+    "allocator_default",
+    "separate_attack",
+    "bare_loop",
+    "shared_forward",
+    "best",
+    "compile",
+    "autocast_bf16",
+]
 # Headline defaults: the fastest measured settings that keep the paper's recipe (see the report
 # in benchmarks/results/<machine>.json, "training" -> "variants").
 DEFAULT_OPTIMIZER = "fused"
@@ -112,20 +128,27 @@ def layer_flops(model: nn.Module, image_shape=(1, 28, 28)) -> list[dict]:
 def counted_flops(model: nn.Module, batch_size: int) -> dict:
     """FLOPs per image of the clean and the FGSM training step, counted from the layer shapes."""
     layers = layer_flops(model)
-    forward = sum(l["forward_flops"] for l in layers)
+    forward = sum(layer["forward_flops"] for layer in layers)
     first = layers[0]["forward_flops"]
     weight_grads = forward
-    input_grads_training = forward - first       # the images need no gradient when training
+    input_grads_training = forward - first  # the images need no gradient when training
     clean_step = forward + weight_grads + input_grads_training
-    attack = forward + forward                   # forward + input gradients of every layer
-    label_check = forward / batch_size           # fh.fgsm's 1-image forward per batch
+    attack = forward + forward  # forward + input gradients of every layer
+    label_check = forward / batch_size  # fh.fgsm's 1-image forward per batch
     fgsm_step = attack + label_check + 2 * clean_step
     # The shared-forward variant: one forward of the clean images gives both the attack's
     # input gradient and the clean half's weight gradients (all layers' input gradients).
     shared = (forward + weight_grads + forward) + clean_step
-    return {"layers": layers, "forward": forward, "clean_step": clean_step, "attack": attack,
-            "label_check_per_image": label_check, "fgsm_step": fgsm_step,
-            "fgsm_step_bare": fgsm_step - label_check, "fgsm_step_shared_forward": shared}
+    return {
+        "layers": layers,
+        "forward": forward,
+        "clean_step": clean_step,
+        "attack": attack,
+        "label_check_per_image": label_check,
+        "fgsm_step": fgsm_step,
+        "fgsm_step_bare": fgsm_step - label_check,
+        "fgsm_step_shared_forward": shared,
+    }
 
 
 def flop_counter_check(model: nn.Module, batch_size: int) -> dict:
@@ -161,9 +184,13 @@ def flop_counter_check(model: nn.Module, batch_size: int) -> dict:
         F.cross_entropy(model(x_grad.detach()), y).backward()
     shared = counter.get_total_flops() / batch_size
     model.zero_grad(set_to_none=True)
-    return {"forward": forward, "clean_step": clean, "attack": attack,
-            "fgsm_step": attack + forward / batch_size + clean_double,
-            "fgsm_step_shared_forward": shared}
+    return {
+        "forward": forward,
+        "clean_step": clean,
+        "attack": attack,
+        "fgsm_step": attack + forward / batch_size + clean_double,
+        "fgsm_step_shared_forward": shared,
+    }
 
 
 def matmul_bound(size: int, repeats: int) -> dict:
@@ -176,9 +203,14 @@ def matmul_bound(size: int, repeats: int) -> dict:
         start = time.perf_counter()
         torch.mm(a, b, out=out)
         times.append(time.perf_counter() - start)
-    flops = 2 * size ** 3
-    return {"size": size, "repeats": repeats, "best_seconds": min(times),
-            "flops_per_second": flops / min(times), "median_flops_per_second": flops / sorted(times)[len(times) // 2]}
+    flops = 2 * size**3
+    return {
+        "size": size,
+        "repeats": repeats,
+        "best_seconds": min(times),
+        "flops_per_second": flops / min(times),
+        "median_flops_per_second": flops / sorted(times)[len(times) // 2],
+    }
 
 
 # ------------------------------------------------------------------------------- training
@@ -196,13 +228,23 @@ def fgsm_attack_separate(model, x_batch, y_batch):
     return fh.fgsm(model, x_batch, y_batch, TRAIN_EPS)
 
 
-def bare_epoch(model, x, y, *, optimizer, attack: bool, batch_size: int, generator, autocast=None,
-               shared_forward: bool = False):
+def bare_epoch(
+    model,
+    x,
+    y,
+    *,
+    optimizer,
+    attack: bool,
+    batch_size: int,
+    generator,
+    autocast=None,
+    shared_forward: bool = False,
+):
     """``run_epoch``'s arithmetic without its bookkeeping: no ``.item()``, input checks, label
     check, trace or accuracy counts. ``shared_forward``: see ``counted_flops``."""
     order = torch.randperm(len(x), generator=generator)
     for start in range(0, len(x), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         x_batch, y_batch = x[index], y[index]
         with autocast() if autocast else contextlib.nullcontext():
             if attack and shared_forward:
@@ -225,7 +267,9 @@ def bare_epoch(model, x, y, *, optimizer, attack: bool, batch_size: int, generat
                 model.train()
                 n = len(x_batch)
                 logits = model(torch.cat([x_batch, x_adv]))
-                loss = 0.5 * F.cross_entropy(logits[:n], y_batch) + 0.5 * F.cross_entropy(logits[n:], y_batch)
+                loss = 0.5 * F.cross_entropy(logits[:n], y_batch) + 0.5 * F.cross_entropy(
+                    logits[n:], y_batch
+                )
             else:
                 model.train()
                 loss = F.cross_entropy(model(x_batch), y_batch)
@@ -238,8 +282,19 @@ def bare_epoch(model, x, y, *, optimizer, attack: bool, batch_size: int, generat
 class Setup:
     """One training configuration: batch size, optimizer, memory format, compile, threads."""
 
-    def __init__(self, name, *, batch_size=64, optimizer="default", channels_last=False,
-                 compile=False, threads=None, loop="package", autocast_bf16=False, env=None):
+    def __init__(
+        self,
+        name,
+        *,
+        batch_size=64,
+        optimizer="default",
+        channels_last=False,
+        compile=False,
+        threads=None,
+        loop="package",
+        autocast_bf16=False,
+        env=None,
+    ):
         self.name, self.batch_size, self.optimizer = name, batch_size, optimizer
         self.channels_last, self.compile, self.threads = channels_last, compile, threads
         self.loop, self.autocast_bf16 = loop, autocast_bf16
@@ -250,8 +305,12 @@ class Setup:
 
     def flops(self, counted: dict) -> tuple[float, float]:
         """FLOPs per image of this setup's clean and FGSM steps."""
-        fgsm = {"package": "fgsm_step_shared_forward", "separate": "fgsm_step",
-                "bare": "fgsm_step_bare", "shared": "fgsm_step_shared_forward"}[self.loop]
+        fgsm = {
+            "package": "fgsm_step_shared_forward",
+            "separate": "fgsm_step",
+            "bare": "fgsm_step_bare",
+            "shared": "fgsm_step_shared_forward",
+        }[self.loop]
         return counted["clean_step"], counted[fgsm]
 
     def build(self):
@@ -268,15 +327,34 @@ class Setup:
 
     def epoch(self, runner, optimizer, x, y, attack: bool):
         generator = torch.Generator().manual_seed(0)
-        autocast = ((lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if self.autocast_bf16 else None)
+        autocast = (
+            (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if self.autocast_bf16 else None
+        )
         if self.loop in ("bare", "shared") or autocast:
-            bare_epoch(runner, x, y, optimizer=optimizer, attack=attack,
-                       batch_size=self.batch_size, generator=generator, autocast=autocast,
-                       shared_forward=self.loop == "shared")
+            bare_epoch(
+                runner,
+                x,
+                y,
+                optimizer=optimizer,
+                attack=attack,
+                batch_size=self.batch_size,
+                generator=generator,
+                autocast=autocast,
+                shared_forward=self.loop == "shared",
+            )
         else:
             fgsm = FGSM_TRAINING_ATTACK if self.loop == "package" else fgsm_attack_separate
-            fh.run_epoch(runner, x, y, optimizer=optimizer, attack=fgsm if attack else None,
-                         adv_weight=0.5, batch_size=self.batch_size, generator=generator, progress=False)
+            fh.run_epoch(
+                runner,
+                x,
+                y,
+                optimizer=optimizer,
+                attack=fgsm if attack else None,
+                adv_weight=0.5,
+                batch_size=self.batch_size,
+                generator=generator,
+                progress=False,
+            )
 
 
 class Timing:
@@ -300,6 +378,7 @@ class Timing:
                 yield
             finally:
                 torch.set_num_threads(self.default_threads)
+
         return scope()
 
     def warmup(self, x, y, batches: int = 2) -> None:
@@ -320,10 +399,16 @@ class Timing:
         self.images[label] += len(x)
 
     def result(self) -> dict:
-        out = {"threads": self.threads, "warmup_seconds": self.warmup_seconds, "images": self.images["clean"]}
+        out = {
+            "threads": self.threads,
+            "warmup_seconds": self.warmup_seconds,
+            "images": self.images["clean"],
+        }
         for label in ("clean", "fgsm"):
-            out[label] = {"seconds": self.seconds[label],
-                          "images_per_second": self.images[label] / self.seconds[label]}
+            out[label] = {
+                "seconds": self.seconds[label],
+                "images_per_second": self.images[label] / self.seconds[label],
+            }
         return out
 
 
@@ -357,7 +442,9 @@ def measure_interleaved(setups: list[Setup], x, y, default_threads: int, rounds:
     parts = torch.tensor_split(torch.arange(len(x)), max(1, min(rounds, len(x) // 64 or 1)))
     order = list(timings)
     for round_index, part in enumerate(parts):
-        rotated = order[round_index % len(order):] + order[:round_index % len(order)] if order else []
+        rotated = (
+            order[round_index % len(order) :] + order[: round_index % len(order)] if order else []
+        )
         for index in rotated:
             if results[index] is not None:
                 continue
@@ -376,14 +463,22 @@ def measure_in_subprocess(setup: Setup, images: int, threads: int) -> dict:
     """``measure`` in a fresh interpreter with ``setup.env`` added to the environment (for
     settings such as OMP_WAIT_POLICY that the OpenMP runtime reads only at start-up)."""
     description = {k: v for k, v in setup.describe().items() if k != "env"}
-    command = [sys.executable, str(Path(__file__).resolve()), "--probe", json.dumps(description),
-               "--probe-images", str(images), "--threads", str(threads)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--probe",
+        json.dumps(description),
+        "--probe-images",
+        str(images),
+        "--threads",
+        str(threads),
+    ]
     env = {**os.environ, **setup.env}
     env = {k: v for k, v in env.items() if v is not None}  # None: unset the variable
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     for line in completed.stdout.splitlines():
         if line.startswith(PROBE_PREFIX):
-            return json.loads(line[len(PROBE_PREFIX):])
+            return json.loads(line[len(PROBE_PREFIX) :])
     raise RuntimeError(f"probe failed (exit {completed.returncode}): {completed.stderr[-500:]}")
 
 
@@ -393,7 +488,7 @@ def probe_main(args) -> int:
     common.resolve_data_dir(args.data_dir)
     x_train, y_train = fh.load_mnist("train")
     setup = Setup(**json.loads(args.probe))
-    result = measure(setup, x_train[:args.probe_images], y_train[:args.probe_images], threads)
+    result = measure(setup, x_train[: args.probe_images], y_train[: args.probe_images], threads)
     print(PROBE_PREFIX + json.dumps(result), flush=True)
     return 0
 
@@ -419,14 +514,23 @@ def variant_setups(names: list[str], default_threads: int, cores: int) -> list[S
         elif name == "omp_wait_policy":
             # the other side of the run's own setting: PASSIVE if unset here, else unset
             if os.environ.get("OMP_WAIT_POLICY"):
-                setups.append(Setup("OMP_WAIT_POLICY unset (subprocess)", env={"OMP_WAIT_POLICY": None}))
+                setups.append(
+                    Setup("OMP_WAIT_POLICY unset (subprocess)", env={"OMP_WAIT_POLICY": None})
+                )
             else:
-                setups.append(Setup("OMP_WAIT_POLICY=PASSIVE (subprocess)",
-                                    env={"OMP_WAIT_POLICY": "PASSIVE"}))
+                setups.append(
+                    Setup(
+                        "OMP_WAIT_POLICY=PASSIVE (subprocess)", env={"OMP_WAIT_POLICY": "PASSIVE"}
+                    )
+                )
         elif name == "allocator_default":
             # fgsm_helpers tunes glibc's malloc at import; this variant turns that off
-            setups.append(Setup("glibc malloc defaults (FGSM_TUNE_ALLOCATOR=0, subprocess)",
-                                env={"FGSM_TUNE_ALLOCATOR": "0"}))
+            setups.append(
+                Setup(
+                    "glibc malloc defaults (FGSM_TUNE_ALLOCATOR=0, subprocess)",
+                    env={"FGSM_TUNE_ALLOCATOR": "0"},
+                )
+            )
         elif name == "separate_attack":
             setups.append(Setup("run_epoch, separate FGSM pass (before)", loop="separate"))
         elif name == "bare_loop":
@@ -434,13 +538,20 @@ def variant_setups(names: list[str], default_threads: int, cores: int) -> list[S
         elif name == "shared_forward":
             setups.append(Setup("bare + shared clean forward", loop="shared"))
         elif name == "best":
-            setups.append(Setup("fused Adam + bare + shared forward", loop="shared",
-                                optimizer="fused"))
+            setups.append(
+                Setup("fused Adam + bare + shared forward", loop="shared", optimizer="fused")
+            )
         elif name == "compile":
             setups.append(Setup("torch.compile (+fused Adam)", compile=True, optimizer="fused"))
         elif name == "autocast_bf16":
-            setups.append(Setup("bf16 autocast, bare (not fp32)", autocast_bf16=True, loop="bare",
-                                optimizer="fused"))
+            setups.append(
+                Setup(
+                    "bf16 autocast, bare (not fp32)",
+                    autocast_bf16=True,
+                    loop="bare",
+                    optimizer="fused",
+                )
+            )
         else:
             raise SystemExit(f"unknown variant {name!r}; choose from {ALL_VARIANTS} or 'none'")
     return setups
@@ -469,20 +580,27 @@ def shared_forward_equivalence(x, y, batch_size: int = 64) -> dict:
     shared = [p.grad for p in model.parameters()]
     flat_ref = torch.cat([g.flatten() for g in reference])
     flat_shared = torch.cat([g.flatten() for g in shared])
-    return {"adversarial_pixels_differing": (x_adv != x_adv_shared).float().mean().item(),
-            "gradient_relative_difference": ((flat_ref - flat_shared).norm() / flat_ref.norm()).item()}
+    return {
+        "adversarial_pixels_differing": (x_adv != x_adv_shared).float().mean().item(),
+        "gradient_relative_difference": ((flat_ref - flat_shared).norm() / flat_ref.norm()).item(),
+    }
 
 
 # ----------------------------------------------------------------------------- evaluation
 def eval_throughput(model, x, batch_size: int, repeats: int = 3) -> dict:
     """Images/s of ``fh.predict`` (no_grad) and of the same loop under ``inference_mode``,
     best of ``repeats`` runs, the two alternating."""
+
     def predict_inference_mode():
         with torch.inference_mode():
-            return torch.cat([model(x[i:i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+            return torch.cat(
+                [model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)]
+            )
 
-    functions = {"no_grad (fh.predict)": lambda: fh.predict(model, x, batch_size),
-                 "inference_mode": predict_inference_mode}
+    functions = {
+        "no_grad (fh.predict)": lambda: fh.predict(model, x, batch_size),
+        "inference_mode": predict_inference_mode,
+    }
     best = dict.fromkeys(functions, float("inf"))
     fh.predict(model, x[:batch_size], batch_size)
     predict_inference_mode()
@@ -526,10 +644,12 @@ def micro_costs(batch_size: int = 64, repeats: int = 20) -> dict:
         return (x + TRAIN_EPS * grad.sign()).clamp_(0, 1)
 
     model.eval()
-    out = {"batch_size": batch_size,
-           "run_epoch_item_bookkeeping_ms": best_ms(bookkeeping),
-           "fh_fgsm_ms": best_ms(lambda: fh.fgsm(model, x, y, TRAIN_EPS)),
-           "bare_fgsm_ms": best_ms(bare_fgsm)}
+    out = {
+        "batch_size": batch_size,
+        "run_epoch_item_bookkeeping_ms": best_ms(bookkeeping),
+        "fh_fgsm_ms": best_ms(lambda: fh.fgsm(model, x, y, TRAIN_EPS)),
+        "bare_fgsm_ms": best_ms(bare_fgsm),
+    }
     out["fh_fgsm_extra_ms"] = out["fh_fgsm_ms"] - out["bare_fgsm_ms"]
     for p in model.parameters():
         p.grad = torch.randn_like(p)
@@ -541,30 +661,72 @@ def micro_costs(batch_size: int = 64, repeats: int = 20) -> dict:
 
 # ----------------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common.add_common_arguments(parser)
-    parser.add_argument("--subset", type=int, default=60000,
-                        help="training images of the headline clean and FGSM epochs (default 60000)")
-    parser.add_argument("--batch-size", type=int, default=64, help="headline batch size (paper: 64)")
-    parser.add_argument("--optimizer", choices=["default", "foreach", "fused"], default=DEFAULT_OPTIMIZER,
-                        help=f"headline Adam implementation (default {DEFAULT_OPTIMIZER})")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                        default=DEFAULT_CHANNELS_LAST, help="headline model in channels_last")
-    parser.add_argument("--variant-subset", type=int, default=3200,
-                        help="training images per variant epoch (default 3200)")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="variant timings interleaved over this many parts of the images (default 4)")
-    parser.add_argument("--variants", nargs="+", default=ALL_VARIANTS,
-                        help=f"variants to time ('none' for none; default: {' '.join(ALL_VARIANTS)})")
-    parser.add_argument("--eval-images", type=int, default=10000, help="test images for the evaluation timing")
-    parser.add_argument("--eval-batch-size", type=int, default=100, help="evaluation batch size (package: 100)")
-    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the bound's square matmul")
-    parser.add_argument("--matmul-repeats", type=int, default=7, help="matmul runs; the best is the bound")
-    parser.add_argument("--micro-repeats", type=int, default=20,
-                        help="runs per per-batch micro-cost timing; the median is kept (default 20)")
-    parser.add_argument("--name", default="training",
-                        help="key of this record in the results JSON (default 'training')")
+    parser.add_argument(
+        "--subset",
+        type=int,
+        default=60000,
+        help="training images of the headline clean and FGSM epochs (default 60000)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="headline batch size (paper: 64)"
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=["default", "foreach", "fused"],
+        default=DEFAULT_OPTIMIZER,
+        help=f"headline Adam implementation (default {DEFAULT_OPTIMIZER})",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_CHANNELS_LAST,
+        help="headline model in channels_last",
+    )
+    parser.add_argument(
+        "--variant-subset",
+        type=int,
+        default=3200,
+        help="training images per variant epoch (default 3200)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="variant timings interleaved over this many parts of the images (default 4)",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=ALL_VARIANTS,
+        help=f"variants to time ('none' for none; default: {' '.join(ALL_VARIANTS)})",
+    )
+    parser.add_argument(
+        "--eval-images", type=int, default=10000, help="test images for the evaluation timing"
+    )
+    parser.add_argument(
+        "--eval-batch-size", type=int, default=100, help="evaluation batch size (package: 100)"
+    )
+    parser.add_argument(
+        "--matmul-size", type=int, default=2048, help="side of the bound's square matmul"
+    )
+    parser.add_argument(
+        "--matmul-repeats", type=int, default=7, help="matmul runs; the best is the bound"
+    )
+    parser.add_argument(
+        "--micro-repeats",
+        type=int,
+        default=20,
+        help="runs per per-batch micro-cost timing; the median is kept (default 20)",
+    )
+    parser.add_argument(
+        "--name",
+        default="training",
+        help="key of this record in the results JSON (default 'training')",
+    )
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # internal: see measure_in_subprocess
     parser.add_argument("--probe-images", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -582,8 +744,8 @@ def main(argv=None) -> int:
 
     x_train, y_train = fh.load_mnist("train")
     x_test, _ = fh.load_mnist("test")
-    x, y = x_train[:args.subset], y_train[:args.subset]
-    xv, yv = x_train[:args.variant_subset], y_train[:args.variant_subset]
+    x, y = x_train[: args.subset], y_train[: args.subset]
+    xv, yv = x_train[: args.variant_subset], y_train[: args.variant_subset]
 
     # FLOPs per image: counted, and cross-checked
     counted = counted_flops(fh.PaperCNN(), args.batch_size)
@@ -609,15 +771,27 @@ def main(argv=None) -> int:
         return out
 
     bound = bound_sweep()
-    print("matmul bound: " + ", ".join(f"{t} thread(s) {b['flops_per_second'] / 1e9:.1f} GFLOP/s"
-                                       for t, b in bound.items()), flush=True)
+    print(
+        "matmul bound: "
+        + ", ".join(
+            f"{t} thread(s) {b['flops_per_second'] / 1e9:.1f} GFLOP/s" for t, b in bound.items()
+        ),
+        flush=True,
+    )
 
     # headline: the paper's recipe with run_epoch
-    headline = Setup("headline", batch_size=args.batch_size, optimizer=args.optimizer,
-                     channels_last=args.channels_last)
+    headline = Setup(
+        "headline",
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        channels_last=args.channels_last,
+    )
     head = measure(headline, x, y, threads)
-    print(f"headline: clean {head['clean']['images_per_second']:.0f} img/s, "
-          f"FGSM {head['fgsm']['images_per_second']:.0f} img/s", flush=True)
+    print(
+        f"headline: clean {head['clean']['images_per_second']:.0f} img/s, "
+        f"FGSM {head['fgsm']['images_per_second']:.0f} img/s",
+        flush=True,
+    )
 
     setups = variant_setups(variants, threads, cores)
     results_variants = measure_interleaved(setups, xv, yv, threads, args.rounds)
@@ -627,14 +801,19 @@ def main(argv=None) -> int:
         if "error" in result:
             print(f"variant {setup.name}: {result['error']}", flush=True)
         else:
-            print(f"variant {setup.name}: clean {result['clean']['images_per_second']:.0f} img/s, "
-                  f"FGSM {result['fgsm']['images_per_second']:.0f} img/s", flush=True)
+            print(
+                f"variant {setup.name}: clean {result['clean']['images_per_second']:.0f} img/s, "
+                f"FGSM {result['fgsm']['images_per_second']:.0f} img/s",
+                flush=True,
+            )
 
     bound_after = bound_sweep()
-    bound_flops = max(b["flops_per_second"] for sweep in (bound, bound_after) for b in sweep.values())
+    bound_flops = max(
+        b["flops_per_second"] for sweep in (bound, bound_after) for b in sweep.values()
+    )
 
     eval_model = fh.PaperCNN().eval()
-    evaluation = eval_throughput(eval_model, x_test[:args.eval_images], args.eval_batch_size)
+    evaluation = eval_throughput(eval_model, x_test[: args.eval_images], args.eval_batch_size)
     micro = micro_costs(args.batch_size, args.micro_repeats)
     figures["shared_forward_equivalence"] = shared_forward_equivalence(xv, yv, args.batch_size)
 
@@ -655,30 +834,51 @@ def main(argv=None) -> int:
         r["flops_per_second"] = r["images_per_second"] * forward
         r["fraction_of_bound"] = r["flops_per_second"] / bound_flops
 
-    figures.update({
-        "bound_matmul": {"before": bound, "after": bound_after, "flops_per_second": bound_flops},
-        "headline": {**head, "setup": headline.describe()},
-        "variants": results_variants,
-        "evaluation": evaluation,
-        "micro_costs_ms": micro,
-    })
-    ok_variants = [r for r in results_variants if "error" not in r and not r["setup"]["autocast_bf16"]]
+    figures.update(
+        {
+            "bound_matmul": {
+                "before": bound,
+                "after": bound_after,
+                "flops_per_second": bound_flops,
+            },
+            "headline": {**head, "setup": headline.describe()},
+            "variants": results_variants,
+            "evaluation": evaluation,
+            "micro_costs_ms": micro,
+        }
+    )
+    ok_variants = [
+        r for r in results_variants if "error" not in r and not r["setup"]["autocast_bf16"]
+    ]
     if ok_variants:
         figures["fastest_fp32_variant"] = {
             label: max(ok_variants, key=lambda r: r[label]["images_per_second"])["name"]
-            for label in ("clean", "fgsm")}
+            for label in ("clean", "fgsm")
+        }
     record["targets"] = {
-        f"{label}_fraction_of_bound": {"target": f">= {TARGET_FRACTION}",
-                                       "value": head[label]["fraction_of_bound"],
-                                       "met": head[label]["fraction_of_bound"] >= TARGET_FRACTION}
-        for label in ("clean", "fgsm")}
+        f"{label}_fraction_of_bound": {
+            "target": f">= {TARGET_FRACTION}",
+            "value": head[label]["fraction_of_bound"],
+            "met": head[label]["fraction_of_bound"] >= TARGET_FRACTION,
+        }
+        for label in ("clean", "fgsm")
+    }
     common.finish_record(record, started)
     path = common.merge_results(args.results, args.name, record)
 
     # the table
     baseline = next((r for r in results_variants if r["name"].startswith("baseline")), None)
-    headers = ["configuration", "batch", "epoch", "images", "seconds", "images/s",
-               "GFLOP/s", "% of bound", "vs baseline"]
+    headers = [
+        "configuration",
+        "batch",
+        "epoch",
+        "images",
+        "seconds",
+        "images/s",
+        "GFLOP/s",
+        "% of bound",
+        "vs baseline",
+    ]
     rows = []
 
     def add(name, result, batch_size):
@@ -690,24 +890,51 @@ def main(argv=None) -> int:
             speed = ""
             if baseline is not None and "error" not in baseline:
                 speed = f"{r['images_per_second'] / baseline[label]['images_per_second']:.2f}x"
-            rows.append([name if label == "clean" else "", batch_size,
-                         "clean" if label == "clean" else "FGSM", result["images"], r["seconds"],
-                         r["images_per_second"], r["flops_per_second"] / 1e9,
-                         f"{100 * r['fraction_of_bound']:.1f}%", speed])
+            rows.append(
+                [
+                    name if label == "clean" else "",
+                    batch_size,
+                    "clean" if label == "clean" else "FGSM",
+                    result["images"],
+                    r["seconds"],
+                    r["images_per_second"],
+                    r["flops_per_second"] / 1e9,
+                    f"{100 * r['fraction_of_bound']:.1f}%",
+                    speed,
+                ]
+            )
 
-    add(f"HEADLINE run_epoch, Adam {args.optimizer}" + (", channels_last" if args.channels_last else ""),
-        head, args.batch_size)
+    add(
+        f"HEADLINE run_epoch, Adam {args.optimizer}"
+        + (", channels_last" if args.channels_last else ""),
+        head,
+        args.batch_size,
+    )
     for result in results_variants:
         add(result["name"], result, result["setup"]["batch_size"])
     for label, r in evaluation.items():
-        rows.append([f"eval: {label}", args.eval_batch_size, "eval", args.eval_images, r["seconds"],
-                     r["images_per_second"], r["flops_per_second"] / 1e9,
-                     f"{100 * r['fraction_of_bound']:.1f}%", ""])
+        rows.append(
+            [
+                f"eval: {label}",
+                args.eval_batch_size,
+                "eval",
+                args.eval_images,
+                r["seconds"],
+                r["images_per_second"],
+                r["flops_per_second"] / 1e9,
+                f"{100 * r['fraction_of_bound']:.1f}%",
+                "",
+            ]
+        )
     notes = [
         common.header_line(record),
         f"bound: {args.matmul_size}^3 fp32 matmul, best of {args.matmul_repeats}, GFLOP/s before | after "
-        "by threads: " + ", ".join(f"{t}: {bound[t]['flops_per_second'] / 1e9:.1f} | "
-                                   f"{bound_after[t]['flops_per_second'] / 1e9:.1f}" for t in bound)
+        "by threads: "
+        + ", ".join(
+            f"{t}: {bound[t]['flops_per_second'] / 1e9:.1f} | "
+            f"{bound_after[t]['flops_per_second'] / 1e9:.1f}"
+            for t in bound
+        )
         + f"; the best, {bound_flops / 1e9:.1f} GFLOP/s, is the bound",
         f"FLOPs per image (counted from layer shapes | FlopCounterMode): forward "
         f"{counted['forward'] / 1e6:.2f} | {checked['forward'] / 1e6:.2f} M, clean step "
@@ -739,9 +966,14 @@ def main(argv=None) -> int:
         f"results merged into {path}",
     ]
     if "fastest_fp32_variant" in figures:
-        notes.insert(-2, f"fastest fp32 variant: clean {figures['fastest_fp32_variant']['clean']}, "
-                         f"FGSM {figures['fastest_fp32_variant']['fgsm']}")
-    common.print_table("Training throughput, PaperCNN on MNIST (fp32 unless marked)", headers, rows, notes)
+        notes.insert(
+            -2,
+            f"fastest fp32 variant: clean {figures['fastest_fp32_variant']['clean']}, "
+            f"FGSM {figures['fastest_fp32_variant']['fgsm']}",
+        )
+    common.print_table(
+        "Training throughput, PaperCNN on MNIST (fp32 unless marked)", headers, rows, notes
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ The results file holds::
 and every record holds ``date``, ``threads``, ``software`` (python, torch, torchattacks...),
 ``machine``, ``load_average`` (before and after), ``config`` and ``figures``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,15 +26,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
-              "KMP_BLOCKTIME", "OMP_PROC_BIND")
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
+    "KMP_BLOCKTIME",
+    "OMP_PROC_BIND",
+)
 
 
 # ------------------------------------------------------------------------- machine, versions
@@ -48,8 +56,9 @@ def cpu_model() -> str:
         pass
     if sys.platform == "darwin":
         try:
-            return subprocess.check_output(["sysctl", "-n", "machdep.cpu.brand_string"],
-                                           text=True).strip()
+            return subprocess.check_output(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], text=True
+            ).strip()
         except (OSError, subprocess.CalledProcessError):
             pass
     return platform.processor() or platform.machine() or "unknown-cpu"
@@ -116,18 +125,24 @@ def software_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     try:
-        commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                                         text=True, stderr=subprocess.DEVNULL).strip()
-        dirty = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"],
-                                        cwd=REPO, text=True, stderr=subprocess.DEVNULL).strip()
+        commit = subprocess.check_output(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True, stderr=subprocess.DEVNULL
+        ).strip()
+        dirty = subprocess.check_output(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            text=True,
+            stderr=subprocess.DEVNULL,
+        ).strip()
         versions["git_commit"] = commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         pass
     try:
         import torch
 
-        versions["torch_parallel_backend"] = ("OpenMP" if "OpenMP" in torch.__config__.parallel_info()
-                                              else "other")
+        versions["torch_parallel_backend"] = (
+            "OpenMP" if "OpenMP" in torch.__config__.parallel_info() else "other"
+        )
         versions["mkldnn"] = str(torch.backends.mkldnn.is_available())
     except Exception:
         pass
@@ -149,13 +164,23 @@ def now_iso() -> str:
 # ------------------------------------------------------------------------------- arguments
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """``--threads``, ``--results`` and ``--data-dir``, shared by every script."""
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch.get_num_threads() unchanged)")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="JSON file to merge the figures into "
-                             "(default: benchmarks/results/<machine>.json)")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder holding MNIST/raw (default: $FGSM_DATA_DIR, else ../shared/data)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch.get_num_threads() unchanged)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="JSON file to merge the figures into (default: benchmarks/results/<machine>.json)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding MNIST/raw (default: $FGSM_DATA_DIR, else ../shared/data)",
+    )
 
 
 def setup_threads(threads: int | None) -> int:
@@ -209,7 +234,8 @@ def finish_record(record: dict[str, Any], started: float) -> dict[str, Any]:
     if before and before[0] > 0.5:
         record.setdefault("notes", []).append(
             f"load average {before[0]} on {cores} cores when the benchmark started: other work "
-            "was running, so timings may be pessimistic")
+            "was running, so timings may be pessimistic"
+        )
     return record
 
 
@@ -295,9 +321,11 @@ def _merge_locked(path: Path, name: str, record: dict[str, Any]) -> Path:
 
 
 # ---------------------------------------------------------------------------------- output
-def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]],
-                notes: Iterable[str] = ()) -> str:
+def print_table(
+    title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], notes: Iterable[str] = ()
+) -> str:
     """Print an aligned text table (and return it)."""
+
     def cell(value: Any) -> str:
         if isinstance(value, float):
             return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
@@ -306,11 +334,11 @@ def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]
     text_rows = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in text_rows]) for i, h in enumerate(headers)]
     rule = "  ".join("-" * w for w in widths)
-    lines = [title, "=" * len(title),
-             "  ".join(h.ljust(w) for h, w in zip(headers, widths)), rule]
+    lines = [title, "=" * len(title), "  ".join(h.ljust(w) for h, w in zip(headers, widths)), rule]
     for row in text_rows:
-        lines.append("  ".join(v.rjust(w) if i else v.ljust(w)
-                               for i, (v, w) in enumerate(zip(row, widths))))
+        lines.append(
+            "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths)))
+        )
     lines.append(rule)
     lines.extend(notes)
     text = "\n".join(lines)
@@ -320,10 +348,12 @@ def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]
 
 def header_line(record: dict[str, Any]) -> str:
     machine, software = record["machine"], record["software"]
-    return (f"{machine['cpu_model']}, {machine.get('usable_cores', machine['logical_cores'])} cores, "
-            f"{machine['ram_gb']} GB | python {software['python']}, torch {software['torch']}, "
-            f"torchattacks {software.get('torchattacks')} | threads {record['threads']} | "
-            f"load average {record['load_average']['before']}")
+    return (
+        f"{machine['cpu_model']}, {machine.get('usable_cores', machine['logical_cores'])} cores, "
+        f"{machine['ram_gb']} GB | python {software['python']}, torch {software['torch']}, "
+        f"torchattacks {software.get('torchattacks')} | threads {record['threads']} | "
+        f"load average {record['load_average']['before']}"
+    )
 
 
 def check_mark(ok: bool | None) -> str:

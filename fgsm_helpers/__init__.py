@@ -4,6 +4,7 @@ checkpoints, plots and widgets. ``import fgsm_helpers as fh``.
 Submodules and the names below load on first use, so ``python -m fgsm_helpers run`` (which
 only starts notebooks) never imports torch; ``fh.fgsm`` or ``fh.plots`` import what they need.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -14,15 +15,43 @@ __version__ = "0.1.0"
 
 tune_cpu_allocator()  # before any tensor exists; FGSM_TUNE_ALLOCATOR=0 turns it off
 
-_SUBMODULES = ("attacks", "badges", "checkpoints", "data", "evaluation", "models", "paper", "plots",
-               "results", "runner", "runtime", "series", "training", "widgets")
+_SUBMODULES = (
+    "attacks",
+    "badges",
+    "checkpoints",
+    "data",
+    "evaluation",
+    "models",
+    "paper",
+    "plots",
+    "results",
+    "runner",
+    "runtime",
+    "series",
+    "training",
+    "widgets",
+)
 _NAMES = {
-    "attacks": ("accuracy_ceiling", "fgsm", "fgsm_direction", "fgsm_random_start", "flat_gray_attack", "pgd"),
+    "attacks": (
+        "accuracy_ceiling",
+        "fgsm",
+        "fgsm_direction",
+        "fgsm_random_start",
+        "flat_gray_attack",
+        "pgd",
+    ),
     "checkpoints": ("CheckpointError", "load_checkpoint", "save_checkpoint"),
     "data": ("MNIST_MEAN", "MNIST_STD", "MNISTDataError", "iterate_batches", "load_mnist"),
     "evaluation": ("accuracy", "predict", "predict_proba", "robustness_curve"),
     "models": ("PaperCNN", "SmallCNN", "WideCNN", "build_model", "count_parameters"),
-    "runtime": ("describe_runtime", "get_device", "in_colab", "quick_mode", "runtime_advice", "set_seed"),
+    "runtime": (
+        "describe_runtime",
+        "get_device",
+        "in_colab",
+        "quick_mode",
+        "runtime_advice",
+        "set_seed",
+    ),
     "training": ("cyclic_lr", "run_epoch", "train"),
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}

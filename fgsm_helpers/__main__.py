@@ -1,4 +1,5 @@
 """``python -m fgsm_helpers run --out DIR``: the series' batch run (see ``runner``)."""
+
 import sys
 
 from .runner import main

@@ -2,6 +2,7 @@
 
 ``import fgsm_helpers`` calls :func:`tune_cpu_allocator` once, before any tensor exists.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -54,8 +55,10 @@ def tune_cpu_allocator(mmap_threshold_mb: int = 256, trim_threshold_mb: int = 51
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = (mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold_mb) << 20) == 1
-          and mallopt(_M_TRIM_THRESHOLD, int(trim_threshold_mb) << 20) == 1)
+    ok = (
+        mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold_mb) << 20) == 1
+        and mallopt(_M_TRIM_THRESHOLD, int(trim_threshold_mb) << 20) == 1
+    )
     _allocator_tuned = _allocator_tuned or ok
     return ok
 

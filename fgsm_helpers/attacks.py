@@ -7,6 +7,7 @@ Attacks compute gradients with ``torch.autograd.grad`` on a detached copy of the
 the model in eval mode and restore each module's train/eval mode on exit, leave the
 parameters' ``.grad`` untouched, and return detached adversarial images clamped to [0, 1].
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -132,7 +133,9 @@ def _loss_gradient(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> to
     return grad
 
 
-def fgsm_direction(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+def fgsm_direction(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
+) -> torch.Tensor:
     """``sign(grad_x loss(model(x), y))``: the FGSM step for every eps at once.
 
     FGSM's direction does not depend on eps, so a sweep over eps computes it once per batch.
@@ -184,7 +187,9 @@ def _project(x: torch.Tensor, x_adv: torch.Tensor, pixel_eps: float) -> torch.Te
     return (x + delta).clamp_(0.0, 1.0)
 
 
-def _random_start(x: torch.Tensor, pixel_eps: float, generator: torch.Generator | None) -> torch.Tensor:
+def _random_start(
+    x: torch.Tensor, pixel_eps: float, generator: torch.Generator | None
+) -> torch.Tensor:
     """A uniform random point of the eps ball around ``x``, clamped to [0, 1]."""
     device = generator.device if generator is not None else x.device
     noise = torch.rand(x.shape, generator=generator, device=device).to(x.device, x.dtype)
@@ -248,8 +253,9 @@ def pgd(
     pixel_eps = to_pixel_eps(eps, eps_units)
     _check_count(steps, "steps")
     _check_count(restarts, "restarts")
-    pixel_alpha = (2.5 * pixel_eps / steps if alpha is None
-                   else to_pixel_eps(alpha, eps_units, "alpha"))
+    pixel_alpha = (
+        2.5 * pixel_eps / steps if alpha is None else to_pixel_eps(alpha, eps_units, "alpha")
+    )
     check_images(x)
     x = x.detach()
     with eval_mode(model):
@@ -263,7 +269,11 @@ def pgd(
             # The start is drawn for the whole batch every time, so the random stream does
             # not depend on which images are still being attacked.
             start = _random_start(x, pixel_eps, generator) if random_start else x.clone()
-            active = (~best_wrong).nonzero().squeeze(1) if stop_early else torch.arange(len(x), device=x.device)
+            active = (
+                (~best_wrong).nonzero().squeeze(1)
+                if stop_early
+                else torch.arange(len(x), device=x.device)
+            )
             if len(active) == 0:
                 break
             x_adv = start[active]
@@ -277,9 +287,14 @@ def pgd(
                 x_step = x_step.detach().requires_grad_(True)
                 logits = model(x_step)
                 y_step = y_active if todo is None else y_active[todo]
-                (grad,) = torch.autograd.grad(F.cross_entropy(logits, y_step, reduction="sum"), x_step)
-                x_next = _project(x_active if todo is None else x_active[todo],
-                                  x_step.detach() + pixel_alpha * grad.sign(), pixel_eps)
+                (grad,) = torch.autograd.grad(
+                    F.cross_entropy(logits, y_step, reduction="sum"), x_step
+                )
+                x_next = _project(
+                    x_active if todo is None else x_active[todo],
+                    x_step.detach() + pixel_alpha * grad.sign(),
+                    pixel_eps,
+                )
                 if todo is None:
                     x_adv = x_next
                 else:
@@ -291,7 +306,9 @@ def pgd(
                 logits = model(x_adv)
                 loss = F.cross_entropy(logits, y_active, reduction="none")
                 wrong = logits.argmax(dim=1) != y_active
-            better = (wrong & ~best_wrong[active]) | ((wrong == best_wrong[active]) & (loss > best_loss[active]))
+            better = (wrong & ~best_wrong[active]) | (
+                (wrong == best_wrong[active]) & (loss > best_loss[active])
+            )
             chosen = active[better]
             best[chosen] = x_adv[better]
             best_loss[chosen] = loss[better]
@@ -310,7 +327,9 @@ def flat_gray_attack(x: torch.Tensor, eps: float, level: float = 0.5) -> torch.T
     if not 0.0 <= level <= 1.0:
         raise ValueError(f"level must lie in [0, 1]; got {level}")
     target = torch.full_like(x, level)
-    return torch.minimum(torch.maximum(target, x - pixel_eps), x + pixel_eps).clamp_(0.0, 1.0).detach()
+    return (
+        torch.minimum(torch.maximum(target, x - pixel_eps), x + pixel_eps).clamp_(0.0, 1.0).detach()
+    )
 
 
 def accuracy_ceiling(y: torch.Tensor, num_classes: int = 10) -> float:
@@ -362,8 +381,15 @@ def deepfool(
             keep = ~newly
             if not keep.any():
                 break
-            grads = torch.stack([torch.autograd.grad(logits[:, k].sum(), x_step, retain_graph=k < num_classes - 1)[0]
-                                 for k in range(num_classes)], dim=1)  # (B, K, C, H, W)
+            grads = torch.stack(
+                [
+                    torch.autograd.grad(
+                        logits[:, k].sum(), x_step, retain_graph=k < num_classes - 1
+                    )[0]
+                    for k in range(num_classes)
+                ],
+                dim=1,
+            )  # (B, K, C, H, W)
             rows = torch.arange(len(active), device=x.device)
             own = original[active]
             w = grads - grads[rows, own].unsqueeze(1)
@@ -373,7 +399,9 @@ def deepfool(
             ratio[rows, own] = math.inf
             nearest = ratio.argmin(dim=1)
             w_best = w[rows, nearest]
-            step = ((ratio[rows, nearest] + 1e-4) / w_norm[rows, nearest]).view(-1, 1, 1, 1) * w_best
+            step = ((ratio[rows, nearest] + 1e-4) / w_norm[rows, nearest]).view(
+                -1, 1, 1, 1
+            ) * w_best
             index = active[keep]
             total[index] += step[keep]
             x_adv[index] = (x[index] + (1 + overshoot) * total[index]).clamp(0.0, 1.0)

@@ -4,6 +4,7 @@
 the badge in the first cell and the ``pip install git+...@REF`` line of the setup cell, and
 writes ``colab_badges.md`` with one badge per notebook.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ DEFAULT_REF = "main"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_PATTERN = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 INSTALL_PATTERN = re.compile(r"git\+https://github\.com/[^\"'\s@]+(@[^\"'\s]+)?")
-TARGET_PATTERN = re.compile(r"https://colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/([^/]+)/(.+?\.ipynb)")
+TARGET_PATTERN = re.compile(
+    r"https://colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/([^/]+)/(.+?\.ipynb)"
+)
 
 
 def colab_url(repo: str, ref: str, notebook: str) -> str:
@@ -39,7 +42,9 @@ def _title(notebook: dict, fallback: str) -> str:
     return fallback
 
 
-def write_badges(root: str | Path = ".", repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF) -> list[Path]:
+def write_badges(
+    root: str | Path = ".", repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF
+) -> list[Path]:
     """Rewrite badges and install lines in ``root/notebooks/*.ipynb`` and write
     ``root/colab_badges.md``; returns the files written."""
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
@@ -58,10 +63,12 @@ def write_badges(root: str | Path = ".", repo: str = DEFAULT_REPO, ref: str = DE
         text = "".join(first["source"])
         if not BADGE_PATTERN.search(text):
             raise ValueError(f"{path.name}: the first cell has no Colab badge to rewrite")
-        first["source"] = BADGE_PATTERN.sub(lambda _: badge, text)
+        first["source"] = BADGE_PATTERN.sub(lambda _, badge=badge: badge, text)
         for cell in notebook["cells"]:
             if cell["cell_type"] == "code" and "git+https://github.com/" in "".join(cell["source"]):
-                cell["source"] = INSTALL_PATTERN.sub(install_url(repo, ref), "".join(cell["source"]))
+                cell["source"] = INSTALL_PATTERN.sub(
+                    install_url(repo, ref), "".join(cell["source"])
+                )
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
         written.append(path)
         rows.append(f"| {path.stem[:2]} | {_title(notebook, path.stem)} | {badge} |")
@@ -70,7 +77,8 @@ def write_badges(root: str | Path = ".", repo: str = DEFAULT_REPO, ref: str = DE
         "# Open the series in Google Colab\n\n"
         f"Written by `python -m fgsm_helpers badges --repo {repo} --ref {ref}`; do not edit by hand.\n"
         "Each notebook installs `fgsm_helpers` from the same repository and ref as its badge.\n\n"
-        "| # | Notebook | Open |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+        "| # | Notebook | Open |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
     written.append(table)
     return written
 

@@ -1,4 +1,5 @@
 """Checkpoints: atomic saves, safe loads (``weights_only=True``), metadata beside the weights."""
+
 from __future__ import annotations
 
 import json
@@ -36,11 +37,16 @@ def _atomic_write(path: Path, write) -> None:
 def _versions() -> dict[str, str]:
     import fgsm_helpers
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "fgsm_helpers": fgsm_helpers.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "fgsm_helpers": fgsm_helpers.__version__,
+    }
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike, metadata: dict | None = None
+) -> Path:
     """Save ``model``'s weights and ``metadata`` (recipe, seed, epochs, eps, accuracies...) to
     ``path`` atomically, plus the metadata as readable JSON in ``path`` + ``.json``.
 
@@ -50,15 +56,24 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict | 
     if architecture not in ARCHITECTURES:
         raise ValueError(f"model must be one of {sorted(ARCHITECTURES)}; got {architecture}")
     path = Path(path)
-    meta = {**(metadata or {}), "architecture": architecture,
-            "parameters": count_parameters(model), "versions": _versions()}
+    meta = {
+        **(metadata or {}),
+        "architecture": architecture,
+        "parameters": count_parameters(model),
+        "versions": _versions(),
+    }
     try:
         meta = json.loads(json.dumps(meta))  # plain JSON types only: weights_only loads them
     except (TypeError, ValueError) as err:
-        raise TypeError(f"metadata must hold only JSON types (dict, list, str, number, bool, None): {err}") from err
-    payload = {"format_version": FORMAT_VERSION, "architecture": architecture,
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "metadata": meta}
+        raise TypeError(
+            f"metadata must hold only JSON types (dict, list, str, number, bool, None): {err}"
+        ) from err
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "architecture": architecture,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": meta,
+    }
     _atomic_write(path, lambda tmp: torch.save(payload, tmp))
     meta_path = path.with_name(path.name + ".json")
     _atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
@@ -83,7 +98,11 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated or damaged?): {type(err).__name__}: {err}"
         ) from err
-    if not isinstance(payload, dict) or "state_dict" not in payload or "architecture" not in payload:
+    if (
+        not isinstance(payload, dict)
+        or "state_dict" not in payload
+        or "architecture" not in payload
+    ):
         raise CheckpointError(f"{path} was not written by fgsm_helpers.save_checkpoint")
     found = payload["architecture"]
     if architecture is not None and found != architecture:

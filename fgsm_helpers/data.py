@@ -1,4 +1,5 @@
 """MNIST as in-memory tensors: offline-first loading, checksum verification, batching."""
+
 from __future__ import annotations
 
 import hashlib
@@ -77,8 +78,11 @@ def verify_mnist_files(data_dir: str | os.PathLike | None = None, split: str = "
 
 
 def _missing_files(root: Path, split: str) -> list[Path]:
-    return [root / "MNIST" / "raw" / name for name in _SPLIT_FILES[split]
-            if not (root / "MNIST" / "raw" / name).is_file()]
+    return [
+        root / "MNIST" / "raw" / name
+        for name in _SPLIT_FILES[split]
+        if not (root / "MNIST" / "raw" / name).is_file()
+    ]
 
 
 def load_mnist(
@@ -102,7 +106,9 @@ def load_mnist(
     """
     if split not in _SPLIT_FILES:
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
-    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1):
+    if subset is not None and (
+        isinstance(subset, bool) or not isinstance(subset, int) or subset < 1
+    ):
         raise ValueError(f"subset must be a positive integer or None; got {subset!r}")
     root = resolve_data_dir(data_dir)
     missing = _missing_files(root, split)
@@ -126,7 +132,9 @@ def load_mnist(
     images_u8, labels = _CACHE[key]
     if subset is not None:
         if subset > len(labels):
-            raise ValueError(f"subset={subset} is larger than the {split} split ({len(labels)} images)")
+            raise ValueError(
+                f"subset={subset} is larger than the {split} split ({len(labels)} images)"
+            )
         generator = torch.Generator().manual_seed(seed)
         index = torch.randperm(len(labels), generator=generator)[:subset]
         images_u8, labels = images_u8[index], labels[index]
@@ -162,11 +170,11 @@ def iterate_batches(
     if shuffle:
         order = torch.randperm(len(x), generator=generator).to(x.device)
         for start in range(0, len(x), batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             yield x[index], y[index]
     else:
         for start in range(0, len(x), batch_size):
-            yield x[start:start + batch_size], y[start:start + batch_size]
+            yield x[start : start + batch_size], y[start : start + batch_size]
 
 
 def num_batches(n: int, batch_size: int) -> int:

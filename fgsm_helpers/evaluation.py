@@ -1,4 +1,5 @@
 """Accuracy and robustness curves, batched over in-memory tensors."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -6,8 +7,17 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .attacks import (_loss_gradient, check_images, check_labels, eval_mode, fgsm_direction,
-                      num_classes, perturb, pgd, to_pixel_eps)
+from .attacks import (
+    _loss_gradient,
+    check_images,
+    check_labels,
+    eval_mode,
+    fgsm_direction,
+    num_classes,
+    perturb,
+    pgd,
+    to_pixel_eps,
+)
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
@@ -16,16 +26,18 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 100) -> torch.T
     """Predicted class of every image, computed in eval mode without gradients."""
     check_images(x)
     with eval_mode(model), torch.no_grad():
-        return torch.cat([model(x[i:i + batch_size]).argmax(dim=1)
-                          for i in range(0, len(x), batch_size)])
+        return torch.cat(
+            [model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)]
+        )
 
 
 def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
     """Softmax probabilities (N, classes), in eval mode without gradients."""
     check_images(x)
     with eval_mode(model), torch.no_grad():
-        return torch.cat([model(x[i:i + batch_size]).softmax(dim=1)
-                          for i in range(0, len(x), batch_size)])
+        return torch.cat(
+            [model(x[i : i + batch_size]).softmax(dim=1) for i in range(0, len(x), batch_size)]
+        )
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 100) -> float:
@@ -78,11 +90,15 @@ def robustness_curve(
     if progress:
         from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc=f"{attack if isinstance(attack, str) else 'attack'} sweep",
-                       unit="batch", leave=False)
+        batches = tqdm(
+            batches,
+            desc=f"{attack if isinstance(attack, str) else 'attack'} sweep",
+            unit="batch",
+            leave=False,
+        )
     with eval_mode(model):
         for start in batches:
-            x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
+            x_batch, y_batch = x[start : start + batch_size], y[start : start + batch_size]
             y_batch = y_batch.to(x_batch.device)
             y_attack = y_batch if labels == "true" else predict(model, x_batch)
             if attack == "fgsm":
@@ -90,7 +106,13 @@ def robustness_curve(
                 continue
             for index, eps in enumerate(pixel_eps):
                 if attack == "pgd":
-                    x_adv = pgd(model, x_batch, y_attack, eps, **{"stop_early": labels == "true", **attack_kwargs})
+                    x_adv = pgd(
+                        model,
+                        x_batch,
+                        y_attack,
+                        eps,
+                        **{"stop_early": labels == "true", **attack_kwargs},
+                    )
                 else:
                     x_adv = attack(model, x_batch, y_attack, eps, **attack_kwargs)
                 with torch.inference_mode():
@@ -102,8 +124,13 @@ def robustness_curve(
 _IMAGES_PER_FORWARD = 800  # several eps share one forward pass up to this many images
 
 
-def _fgsm_hits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, y_attack: torch.Tensor,
-               pixel_eps: list[float]) -> torch.Tensor:
+def _fgsm_hits(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    y_attack: torch.Tensor,
+    pixel_eps: list[float],
+) -> torch.Tensor:
     """Correct predictions per eps under FGSM, for one batch whose inputs are already checked.
 
     One forward and backward for the gradient sign, then the adversarial images of several
@@ -114,7 +141,7 @@ def _fgsm_hits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, y_attack: tor
     per_forward = max(1, _IMAGES_PER_FORWARD // len(x))
     hits = []
     for first in range(0, len(pixel_eps), per_forward):
-        group = pixel_eps[first:first + per_forward]
+        group = pixel_eps[first : first + per_forward]
         steps = torch.tensor(group, dtype=x.dtype, device=x.device).view(-1, *([1] * x.dim()))
         x_adv = (x.detach().unsqueeze(0) + steps * direction.unsqueeze(0)).clamp_(0.0, 1.0)
         with torch.inference_mode():
@@ -123,7 +150,9 @@ def _fgsm_hits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, y_attack: tor
     return torch.cat(hits)
 
 
-def flip_matrix(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+def flip_matrix(
+    model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, num_classes: int = 10
+) -> torch.Tensor:
     """Counts (true class, predicted class) on attacked images: row = truth, column = prediction."""
     check_labels(y, len(x_adv), num_classes)
     predictions = predict(model, x_adv).cpu()
@@ -131,11 +160,19 @@ def flip_matrix(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, num_clas
     return torch.bincount(index, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
 
-def transfer_accuracy(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                      eps_list: Sequence[float], attack: str = "fgsm", batch_size: int = 200,
-                      **attack_kwargs) -> dict[float, float]:
+def transfer_accuracy(
+    source: nn.Module,
+    target: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps_list: Sequence[float],
+    attack: str = "fgsm",
+    batch_size: int = 200,
+    **attack_kwargs,
+) -> dict[float, float]:
     """Accuracy (percent) of ``target`` on adversarial images crafted against ``source``
     (a black-box transfer attack): ``{eps: accuracy}``."""
+
     def crafted_on_source(model, x_batch, y_batch, eps):
         if attack == "fgsm":
             return perturb(x_batch, fgsm_direction(source, x_batch, y_batch), eps)
@@ -146,28 +183,59 @@ def transfer_accuracy(source: nn.Module, target: nn.Module, x: torch.Tensor, y: 
     return robustness_curve(target, x, y, eps_list, attack=crafted_on_source, batch_size=batch_size)
 
 
-def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int = 50,
-                 alpha: float | None = None, restarts: int = 1, seed: int = 0, batch_size: int = 200,
-                 progress: bool = False) -> float:
+def pgd_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    steps: int = 50,
+    alpha: float | None = None,
+    restarts: int = 1,
+    seed: int = 0,
+    batch_size: int = 200,
+    progress: bool = False,
+) -> float:
     """Accuracy (percent) under PGD at one eps (pixel units), from seeded random starts.
 
     >>> pgd_accuracy(model, x_test, y_test, 0.3, steps=50, alpha=0.01)   # PGD-50, step 0.01
     """
     generator = torch.Generator(device=x.device).manual_seed(seed)
-    return robustness_curve(model, x, y, [eps], attack="pgd", steps=steps, alpha=alpha, restarts=restarts,
-                            generator=generator, batch_size=batch_size, progress=progress)[float(eps)]
+    return robustness_curve(
+        model,
+        x,
+        y,
+        [eps],
+        attack="pgd",
+        steps=steps,
+        alpha=alpha,
+        restarts=restarts,
+        generator=generator,
+        batch_size=batch_size,
+        progress=progress,
+    )[float(eps)]
 
 
-def held_out_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-                    pgd_steps: int = 20, seed: int = 0) -> dict[str, float]:
+def held_out_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    pgd_steps: int = 20,
+    seed: int = 0,
+) -> dict[str, float]:
     """For early stopping: PGD accuracy (``"score"``) and FGSM accuracy on held-out images.
     FGSM accuracy alone would hide catastrophic overfitting; PGD accuracy shows it."""
-    return {"score": pgd_accuracy(model, x, y, eps, steps=pgd_steps, seed=seed),
-            "fgsm": robustness_curve(model, x, y, [eps])[float(eps)]}
+    return {
+        "score": pgd_accuracy(model, x, y, eps, steps=pgd_steps, seed=seed),
+        "fgsm": robustness_curve(model, x, y, [eps])[float(eps)],
+    }
 
 
-def deepfool_summary(model: nn.Module, x: torch.Tensor, steps: int = 50,
-                     overshoot: float = 0.02) -> tuple[dict[str, float], torch.Tensor]:
+def deepfool_summary(
+    model: nn.Module, x: torch.Tensor, steps: int = 50, overshoot: float = 0.02
+) -> tuple[dict[str, float], torch.Tensor]:
     """DeepFool on ``x``: (share fooled, median L2 and L-infinity sizes of the successful
     perturbations) and the L2 sizes themselves."""
     from .attacks import deepfool
@@ -176,7 +244,9 @@ def deepfool_summary(model: nn.Module, x: torch.Tensor, steps: int = 50,
     delta = (x_adv - x).flatten(1)
     l2 = delta.norm(dim=1)[fooled].cpu()
     linf = delta.abs().max(dim=1).values[fooled].cpu()
-    stats = {"fooled %": 100.0 * fooled.float().mean().item(),
-             "median L2": l2.median().item() if len(l2) else float("nan"),
-             "median Linf": linf.median().item() if len(linf) else float("nan")}
+    stats = {
+        "fooled %": 100.0 * fooled.float().mean().item(),
+        "median L2": l2.median().item() if len(l2) else float("nan"),
+        "median Linf": linf.median().item() if len(linf) else float("nan"),
+    }
     return stats, l2

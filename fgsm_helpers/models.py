@@ -1,4 +1,5 @@
 """The paper's CNN and the other MNIST models of the series; each takes images in [0, 1]."""
+
 from __future__ import annotations
 
 import torch

@@ -1,5 +1,6 @@
 """The paper's reported numbers (Lee, "Understanding Adversarial Vulnerabilities and Defenses
 in Machine Learning: A Practical Approach Using FGSM"), as data for every comparison."""
+
 from __future__ import annotations
 
 #: Table 1: clean accuracy of the CNN and its accuracy under FGSM, in percent.
@@ -7,22 +8,45 @@ TABLE1_CLEAN_ACCURACY = 98.88
 TABLE1_FGSM_ACCURACY = {0.1: 91.68, 0.2: 82.2, 0.3: 67.9}
 
 #: Table 2: FGSM accuracy (percent) per eps, without and with adversarial training.
-TABLE2_BASELINE = {0.1: 91.68, 0.2: 82.2, 0.3: 67.9, 0.4: 50.1,
-                   0.5: 38.09, 0.6: 29.46, 0.7: 24.82, 0.8: 22.62}
-TABLE2_ADVERSARIAL = {0.1: 97.9, 0.2: 96.33, 0.3: 93.75, 0.4: 90.52,
-                      0.5: 85.53, 0.6: 78.34, 0.7: 69.27, 0.8: 60.31}
+TABLE2_BASELINE = {
+    0.1: 91.68,
+    0.2: 82.2,
+    0.3: 67.9,
+    0.4: 50.1,
+    0.5: 38.09,
+    0.6: 29.46,
+    0.7: 24.82,
+    0.8: 22.62,
+}
+TABLE2_ADVERSARIAL = {
+    0.1: 97.9,
+    0.2: 96.33,
+    0.3: 93.75,
+    0.4: 90.52,
+    0.5: 85.53,
+    0.6: 78.34,
+    0.7: 69.27,
+    0.8: 60.31,
+}
 TABLE2_EPS = tuple(TABLE2_BASELINE)
 
 #: What the paper leaves unsaid, recorded so the comparison can say so.
-UNSTATED = ("eps units (pixel or after normalization)", "clamping to [0, 1]",
-            "labels used by the attack", "optimiser, epochs and learning rate",
-            "training eps and clean/adversarial mix", "seed")
+UNSTATED = (
+    "eps units (pixel or after normalization)",
+    "clamping to [0, 1]",
+    "labels used by the attack",
+    "optimiser, epochs and learning rate",
+    "training eps and clean/adversarial mix",
+    "seed",
+)
 
 
 def table2_rows() -> list[dict[str, float]]:
     """Table 2 as rows: ``{"eps", "baseline", "adversarial"}``."""
-    return [{"eps": eps, "baseline": TABLE2_BASELINE[eps], "adversarial": TABLE2_ADVERSARIAL[eps]}
-            for eps in TABLE2_EPS]
+    return [
+        {"eps": eps, "baseline": TABLE2_BASELINE[eps], "adversarial": TABLE2_ADVERSARIAL[eps]}
+        for eps in TABLE2_EPS
+    ]
 
 
 def mean_abs_difference(ours: dict[float, float], paper: dict[float, float]) -> float:

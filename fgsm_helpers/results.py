@@ -5,6 +5,7 @@ Layout: ``{"records": [...], "protocol": {...}, "models": {...}}``. A record hol
 unless ``n_images`` says otherwise); PGD records add ``steps`` and ``restarts``. Writing the
 same measurement again replaces it, so re-running a notebook never duplicates records.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,19 @@ import tempfile
 from pathlib import Path
 
 ATTACK_NAMES = ("none", "fgsm", "pgd", "fgsm_rs", "flat_gray", "transfer_fgsm", "transfer_pgd")
-_KEY_FIELDS = ("model", "attack", "eps", "eps_units", "labels", "steps", "restarts", "alpha",
-               "n_images", "source_model", "implementation")
+_KEY_FIELDS = (
+    "model",
+    "attack",
+    "eps",
+    "eps_units",
+    "labels",
+    "steps",
+    "restarts",
+    "alpha",
+    "n_images",
+    "source_model",
+    "implementation",
+)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -37,8 +49,16 @@ def load_results(path: str | os.PathLike) -> dict:
     return data
 
 
-def make_record(model: str, attack: str, eps: float, accuracy: float, *,
-                eps_units: str = "pixel", n_images: int = 10000, **extra) -> dict:
+def make_record(
+    model: str,
+    attack: str,
+    eps: float,
+    accuracy: float,
+    *,
+    eps_units: str = "pixel",
+    n_images: int = 10000,
+    **extra,
+) -> dict:
     """One measurement, checked: ``accuracy`` in percent, ``eps`` >= 0, known units."""
     if eps_units not in ("pixel", "normalized"):
         raise ValueError(f"eps_units must be 'pixel' or 'normalized'; got {eps_units!r}")
@@ -46,9 +66,14 @@ def make_record(model: str, attack: str, eps: float, accuracy: float, *,
         raise ValueError(f"accuracy must be a percentage in [0, 100]; got {accuracy}")
     if float(eps) < 0:
         raise ValueError(f"eps must be >= 0; got {eps}")
-    record = {"model": model, "attack": attack, "eps": round(float(eps), 6),
-              "eps_units": eps_units, "accuracy": round(float(accuracy), 4),
-              "n_images": int(n_images)}
+    record = {
+        "model": model,
+        "attack": attack,
+        "eps": round(float(eps), 6),
+        "eps_units": eps_units,
+        "accuracy": round(float(accuracy), 4),
+        "n_images": int(n_images),
+    }
     record.update(extra)
     return record
 
@@ -76,11 +101,20 @@ def set_section(path: str | os.PathLike, section: str, name: str, value) -> dict
     return data
 
 
-def curve_records(model: str, attack: str, curve: dict[float, float], *,
-                  eps_units: str = "pixel", n_images: int = 10000, **extra) -> list[dict]:
+def curve_records(
+    model: str,
+    attack: str,
+    curve: dict[float, float],
+    *,
+    eps_units: str = "pixel",
+    n_images: int = 10000,
+    **extra,
+) -> list[dict]:
     """Records for a ``{eps: accuracy}`` curve from ``robustness_curve``."""
-    return [make_record(model, attack, eps, accuracy, eps_units=eps_units, n_images=n_images, **extra)
-            for eps, accuracy in curve.items()]
+    return [
+        make_record(model, attack, eps, accuracy, eps_units=eps_units, n_images=n_images, **extra)
+        for eps, accuracy in curve.items()
+    ]
 
 
 def find(data: dict, **fields) -> list[dict]:

@@ -5,6 +5,7 @@ the executed notebooks, ``DIR/results.json`` (every accuracy measured) and each 
 A failing notebook stops the run with its name and the failing cell; what earlier notebooks
 wrote stays on disk.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,17 +18,23 @@ from pathlib import Path
 
 from ._env import DATA_DIR_ENV, QUICK_ENV
 
+
 def find_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
     """The series' notebooks (``NN_slug.ipynb``) in order."""
-    candidates = [Path(notebook_dir)] if notebook_dir else [
-        Path.cwd() / "notebooks", Path(__file__).resolve().parents[1] / "notebooks"]
+    candidates = (
+        [Path(notebook_dir)]
+        if notebook_dir
+        else [Path.cwd() / "notebooks", Path(__file__).resolve().parents[1] / "notebooks"]
+    )
     for folder in candidates:
         notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
         if notebooks:
             return notebooks
     raise FileNotFoundError(
-        "no notebooks found in " + " or ".join(str(c) for c in candidates)
-        + ": run from the repository root or pass --notebooks DIR")
+        "no notebooks found in "
+        + " or ".join(str(c) for c in candidates)
+        + ": run from the repository root or pass --notebooks DIR"
+    )
 
 
 def parse_value(text: str):
@@ -54,9 +61,16 @@ def notebook_parameters(path: Path) -> set[str]:
     return names
 
 
-def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None = None,
-               only: list[str] | None = None, notebook_dir: str | Path | None = None,
-               timeout: int | None = 3600, progress: bool = True) -> dict:
+def run_series(
+    out: str | Path,
+    *,
+    quick: bool = False,
+    parameters: dict | None = None,
+    only: list[str] | None = None,
+    notebook_dir: str | Path | None = None,
+    timeout: int | None = 3600,
+    progress: bool = True,
+) -> dict:
     """Execute the notebooks in order into ``out``; returns ``{notebook: seconds}``."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -69,9 +83,15 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
     declared = set().union(*(notebook_parameters(p) for p in notebooks))
     unknown = set(parameters or {}) - declared
     if unknown:
-        raise ValueError(f"no notebook has the parameter(s) {sorted(unknown)}; known: {sorted(declared)}")
-    (out / "run.json").write_text(json.dumps({"quick": quick, "parameters": given,
-                                             "notebooks": [p.name for p in notebooks]}, indent=1))
+        raise ValueError(
+            f"no notebook has the parameter(s) {sorted(unknown)}; known: {sorted(declared)}"
+        )
+    (out / "run.json").write_text(
+        json.dumps(
+            {"quick": quick, "parameters": given, "notebooks": [p.name for p in notebooks]},
+            indent=1,
+        )
+    )
     # The notebooks read FGSM_QUICK in their parameters cell (their own smoke configuration);
     # the kernels inherit it. Restored afterwards: the caller's environment is left as it was.
     # The kernels run in the notebooks' folder, so a relative FGSM_DATA_DIR (e.g. ../shared/data,
@@ -91,8 +111,9 @@ def run_series(out: str | Path, *, quick: bool = False, parameters: dict | None 
                 os.environ[name] = value
 
 
-def _run_notebooks(notebooks: list[Path], out: Path, given: dict, quick: bool, timeout: int | None,
-                   progress: bool) -> dict:
+def _run_notebooks(
+    notebooks: list[Path], out: Path, given: dict, quick: bool, timeout: int | None, progress: bool
+) -> dict:
     import papermill
 
     timings: dict[str, float] = {}
@@ -102,23 +123,34 @@ def _run_notebooks(notebooks: list[Path], out: Path, given: dict, quick: bool, t
         values = {"OUTPUT_DIR": str(out), "CHECKPOINT_DIR": str(out / "checkpoints")}
         values.update(given)
         values = {k: v for k, v in values.items() if k in names}
-        print(f"[{number}/{len(notebooks)}] {path.name}" + (" (quick)" if quick else ""), flush=True)
+        print(
+            f"[{number}/{len(notebooks)}] {path.name}" + (" (quick)" if quick else ""), flush=True
+        )
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
-                str(path), str(out / path.name), parameters=values, kernel_name="python3",
-                cwd=str(path.parent), progress_bar=progress, execution_timeout=timeout)
+                str(path),
+                str(out / path.name),
+                parameters=values,
+                kernel_name="python3",
+                cwd=str(path.parent),
+                progress_bar=progress,
+                execution_timeout=timeout,
+            )
         except papermill.PapermillExecutionError as err:
             raise SeriesError(
                 f"{path.name} failed at cell [{err.exec_count}] ({_first_line(out / path.name, err.exec_count)}): "
                 f"{err.ename}: {err.evalue}\n"
                 f"The partly executed notebook is {out / path.name}; results of the notebooks "
-                f"before it stay in {out}.") from err
+                f"before it stay in {out}."
+            ) from err
         timings[path.name] = time.perf_counter() - start
         print(f"    done in {timings[path.name]:.0f} s", flush=True)
     timings["total"] = time.perf_counter() - total_start
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
-    print(f"Series finished in {timings['total']:.0f} s: notebooks, results.json and figures in {out}")
+    print(
+        f"Series finished in {timings['total']:.0f} s: notebooks, results.json and figures in {out}"
+    )
     return timings
 
 
@@ -140,19 +172,36 @@ class SeriesError(RuntimeError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fgsm_helpers",
-                                     description="The FGSM notebook series from the command line.")
+    parser = argparse.ArgumentParser(
+        prog="python -m fgsm_helpers", description="The FGSM notebook series from the command line."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the whole series with papermill")
-    run.add_argument("--out", required=True, help="folder for executed notebooks, results.json, figures")
-    run.add_argument("--quick", action="store_true",
-                     help="smoke configuration (FGSM_QUICK=1): small data subsets, few attack steps")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="set a notebook parameter (passed to papermill), e.g. -p EPOCHS 2")
-    run.add_argument("--only", nargs="+", help="run only the notebooks whose names start with these")
+    run.add_argument(
+        "--out", required=True, help="folder for executed notebooks, results.json, figures"
+    )
+    run.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke configuration (FGSM_QUICK=1): small data subsets, few attack steps",
+    )
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter (passed to papermill), e.g. -p EPOCHS 2",
+    )
+    run.add_argument(
+        "--only", nargs="+", help="run only the notebooks whose names start with these"
+    )
     run.add_argument("--notebooks", help="folder holding the notebooks (default: ./notebooks)")
     run.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
-    badges = commands.add_parser("badges", help="write the Colab badges into the notebooks and colab_badges.md")
+    badges = commands.add_parser(
+        "badges", help="write the Colab badges into the notebooks and colab_badges.md"
+    )
     badges.add_argument("--repo", required=True, help="GitHub OWNER/NAME")
     badges.add_argument("--ref", default="main", help="branch, tag or commit the badges open")
     badges.add_argument("--root", default=".", help="repository root")
@@ -165,8 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parameters = {name: parse_value(value) for name, value in args.parameter}
     try:
-        run_series(args.out, quick=args.quick, parameters=parameters, only=args.only,
-                   notebook_dir=args.notebooks, timeout=args.timeout)
+        run_series(
+            args.out,
+            quick=args.quick,
+            parameters=parameters,
+            only=args.only,
+            notebook_dir=args.notebooks,
+            timeout=args.timeout,
+        )
     except (SeriesError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
 """Where the code runs: device choice, Colab detection, seeds and determinism."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,14 @@ import sys
 import numpy as np
 import torch
 
-from ._env import (ALLOCATOR_ENV, QUICK_ENV, allocator_tuned,  # noqa: F401  (re-exported)
-                   quick_mode, tune_cpu_allocator)
+# Re-exported: fh.runtime is where a notebook looks for these.
+from ._env import (  # noqa: F401
+    ALLOCATOR_ENV,
+    QUICK_ENV,
+    allocator_tuned,
+    quick_mode,
+    tune_cpu_allocator,
+)
 
 _KNOWN_DEVICE_TYPES = ("cpu", "cuda", "mps")
 # Deterministic cuBLAS needs this before CUDA starts; importing the package comes first.
@@ -54,9 +61,7 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     else:
         raise TypeError(f"device must be a string or torch.device; got {type(device).__name__}")
     if chosen.type not in _KNOWN_DEVICE_TYPES:
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r}"
-        )
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r}")
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available here")
     if chosen.type == "mps" and not _mps_available():

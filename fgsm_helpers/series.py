@@ -4,6 +4,7 @@ Each chapter runs on its own: it asks for the model it needs, and gets the check
 earlier chapter saved when its recipe matches, or trains it now (and saves it). The returned
 ``how`` says which, so the notebook can tell the reader.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,16 +25,50 @@ from .training import train
 
 #: The recipes of the series' shared models (chapter 01's baseline, chapter 03's defences).
 RECIPES = {
-    "baseline": {"architecture": "PaperCNN", "attack": None, "epochs": 1, "batch_size": 64,
-                 "lr": 2e-3, "schedule": "cyclic", "optimizer": "Adam"},
-    "fgsm_at": {"architecture": "PaperCNN", "attack": "fgsm", "train_eps": 0.3, "eps_units": "pixel",
-                "adv_weight": 0.5, "epochs": 1, "batch_size": 64, "lr": 2e-3, "schedule": "cyclic",
-                "optimizer": "Adam"},
-    "fgsm_at_normalized": {"architecture": "PaperCNN", "attack": "fgsm", "train_eps": 0.3,
-                           "eps_units": "normalized", "adv_weight": 0.5, "epochs": 1, "batch_size": 64,
-                           "lr": 2e-3, "schedule": "cyclic", "optimizer": "Adam"},
+    "baseline": {
+        "architecture": "PaperCNN",
+        "attack": None,
+        "epochs": 1,
+        "batch_size": 64,
+        "lr": 2e-3,
+        "schedule": "cyclic",
+        "optimizer": "Adam",
+    },
+    "fgsm_at": {
+        "architecture": "PaperCNN",
+        "attack": "fgsm",
+        "train_eps": 0.3,
+        "eps_units": "pixel",
+        "adv_weight": 0.5,
+        "epochs": 1,
+        "batch_size": 64,
+        "lr": 2e-3,
+        "schedule": "cyclic",
+        "optimizer": "Adam",
+    },
+    "fgsm_at_normalized": {
+        "architecture": "PaperCNN",
+        "attack": "fgsm",
+        "train_eps": 0.3,
+        "eps_units": "normalized",
+        "adv_weight": 0.5,
+        "epochs": 1,
+        "batch_size": 64,
+        "lr": 2e-3,
+        "schedule": "cyclic",
+        "optimizer": "Adam",
+    },
 }
-_TRAIN_ARGS = ("epochs", "batch_size", "lr", "schedule", "attack", "train_eps", "eps_units", "adv_weight")
+_TRAIN_ARGS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "schedule",
+    "attack",
+    "train_eps",
+    "eps_units",
+    "adv_weight",
+)
 
 
 def recipe(name: str, **overrides) -> dict:
@@ -46,9 +81,17 @@ def recipe(name: str, **overrides) -> dict:
     return {**RECIPES[name], "seed": 0, "train_subset": None, **overrides}
 
 
-def get_model(name: str, checkpoint_dir: str | os.PathLike, *, data_dir=None, device="cpu",
-              download: bool = False, retrain: bool = False, progress: bool = True,
-              **overrides) -> tuple[nn.Module, dict, str]:
+def get_model(
+    name: str,
+    checkpoint_dir: str | os.PathLike,
+    *,
+    data_dir=None,
+    device="cpu",
+    download: bool = False,
+    retrain: bool = False,
+    progress: bool = True,
+    **overrides,
+) -> tuple[nn.Module, dict, str]:
     """``(model, metadata, how)`` for the shared model ``name`` ("baseline", "fgsm_at",
     "fgsm_at_normalized"): loaded from ``checkpoint_dir/name.pt`` when it was trained with the
     same recipe, else trained now on MNIST and saved there. ``how`` is "loaded" or "trained"."""
@@ -64,36 +107,68 @@ def get_model(name: str, checkpoint_dir: str | os.PathLike, *, data_dir=None, de
                 return model, meta, "loaded"
             print(f"{path} was trained with another recipe; training {name} again.")
     set_seed(wanted["seed"])
-    x_train, y_train = load_mnist("train", data_dir, device=device, subset=wanted["train_subset"],
-                                  seed=wanted["seed"], download=download)
+    x_train, y_train = load_mnist(
+        "train",
+        data_dir,
+        device=device,
+        subset=wanted["train_subset"],
+        seed=wanted["seed"],
+        download=download,
+    )
     model = build_model(wanted["architecture"]).to(device)
     start = time.perf_counter()
-    history = train(model, x_train, y_train, seed=wanted["seed"], progress=progress,
-                    **{k: wanted[k] for k in _TRAIN_ARGS if k in wanted})
+    history = train(
+        model,
+        x_train,
+        y_train,
+        seed=wanted["seed"],
+        progress=progress,
+        **{k: wanted[k] for k in _TRAIN_ARGS if k in wanted},
+    )
     seconds = time.perf_counter() - start
     x_test, y_test = load_mnist("test", data_dir, device=device, download=download)
-    meta = save_shared_model(model, name, wanted, history, seconds, accuracy(model, x_test, y_test),
-                             checkpoint_dir)
+    meta = save_shared_model(
+        model, name, wanted, history, seconds, accuracy(model, x_test, y_test), checkpoint_dir
+    )
     return model, meta, "trained"
 
 
 def describe(meta: dict, how: str) -> str:
     """One sentence on where a model came from, for the notebook to print."""
     r = meta["recipe"]
-    attack = "clean images only" if r.get("attack") is None else (
-        f"clean + {r['attack'].upper()} images at eps {r['train_eps']} ({r['eps_units']} units)")
+    attack = (
+        "clean images only"
+        if r.get("attack") is None
+        else (
+            f"clean + {r['attack'].upper()} images at eps {r['train_eps']} ({r['eps_units']} units)"
+        )
+    )
     verb = "Loaded from its checkpoint" if how == "loaded" else "Trained now and saved"
-    return (f"{verb}: {meta['name']} ({r['architecture']}, {r['epochs']} epoch(s) of {r['optimizer']}, "
-            f"{attack}, seed {r['seed']}); clean test accuracy {meta['clean_accuracy']:.2f}%, "
-            f"trained in {meta['train_seconds']:.0f} s.")
+    return (
+        f"{verb}: {meta['name']} ({r['architecture']}, {r['epochs']} epoch(s) of {r['optimizer']}, "
+        f"{attack}, seed {r['seed']}); clean test accuracy {meta['clean_accuracy']:.2f}%, "
+        f"trained in {meta['train_seconds']:.0f} s."
+    )
 
 
-def save_shared_model(model: nn.Module, name: str, wanted: dict, history: list, train_seconds: float,
-                      clean_accuracy: float, checkpoint_dir: str | os.PathLike) -> dict:
+def save_shared_model(
+    model: nn.Module,
+    name: str,
+    wanted: dict,
+    history: list,
+    train_seconds: float,
+    clean_accuracy: float,
+    checkpoint_dir: str | os.PathLike,
+) -> dict:
     """Save a shared model with the metadata ``get_model`` looks for; returns that metadata."""
-    meta = {"name": name, "recipe": wanted, "train_seconds": round(train_seconds, 1),
-            "clean_accuracy": clean_accuracy, "history": history,
-            "parameters": count_parameters(model)}
+    meta = {
+        "name": name,
+        "recipe": wanted,
+        "train_seconds": round(train_seconds, 1),
+        "clean_accuracy": clean_accuracy,
+        "history": history,
+        "parameters": count_parameters(model),
+    }
     save_checkpoint(model, Path(checkpoint_dir) / f"{name}.pt", meta)
     return meta
 
@@ -101,17 +176,26 @@ def save_shared_model(model: nn.Module, name: str, wanted: dict, history: list, 
 def model_card(meta: dict) -> dict:
     """What ``results.json`` says about a trained model."""
     r = meta["recipe"]
-    return {"architecture": r["architecture"], "parameters": meta.get("parameters"),
-            "recipe": r, "epochs_kept": meta.get("epochs_kept", r["epochs"]),
-            "train_seconds": meta["train_seconds"], "clean_accuracy": meta["clean_accuracy"]}
+    return {
+        "architecture": r["architecture"],
+        "parameters": meta.get("parameters"),
+        "recipe": r,
+        "epochs_kept": meta.get("epochs_kept", r["epochs"]),
+        "train_seconds": meta["train_seconds"],
+        "clean_accuracy": meta["clean_accuracy"],
+    }
 
 
-def protocol_card(recipes: dict[str, dict], *, test_images: int, labels: str = "true labels") -> dict:
+def protocol_card(
+    recipes: dict[str, dict], *, test_images: int, labels: str = "true labels"
+) -> dict:
     """Everything a reader needs to reproduce a table: eps units, clamping, labels, test set,
     and each model's training recipe."""
     return {
-        "eps_units": {"pixel": "eps added to images in [0, 1] (the model normalizes afterwards)",
-                      "normalized": "eps added after normalization: eps_pixel = eps * 0.3081"},
+        "eps_units": {
+            "pixel": "eps added to images in [0, 1] (the model normalizes afterwards)",
+            "normalized": "eps added after normalization: eps_pixel = eps * 0.3081",
+        },
         "clamping": "adversarial images clamped to [0, 1]",
         "attack_labels": labels,
         "loss": "cross-entropy",
@@ -120,10 +204,25 @@ def protocol_card(recipes: dict[str, dict], *, test_images: int, labels: str = "
     }
 
 
-def train_with_early_stopping(name: str, architecture: str, x_train, y_train, *, x_val, y_val, x_test, y_test,
-                              checkpoint_dir: str | os.PathLike, eps: float = 0.3, val_pgd_steps: int = 20,
-                              keep_best: bool = True, seed: int = 0, device="cpu", progress: bool = True,
-                              **recipe) -> tuple[nn.Module, list, dict]:
+def train_with_early_stopping(
+    name: str,
+    architecture: str,
+    x_train,
+    y_train,
+    *,
+    x_val,
+    y_val,
+    x_test,
+    y_test,
+    checkpoint_dir: str | os.PathLike,
+    eps: float = 0.3,
+    val_pgd_steps: int = 20,
+    keep_best: bool = True,
+    seed: int = 0,
+    device="cpu",
+    progress: bool = True,
+    **recipe,
+) -> tuple[nn.Module, list, dict]:
     """Train ``architecture`` with ``fh.train(**recipe)``, scoring every epoch by PGD accuracy on
     the held-out ``(x_val, y_val)``; with ``keep_best`` the best epoch is kept (early stopping),
     else the last. Save the model as ``name`` with its recipe, kept epoch and training time.
@@ -133,16 +232,38 @@ def train_with_early_stopping(name: str, architecture: str, x_train, y_train, *,
     set_seed(seed)
     model = build_model(architecture).to(device)
     start = time.perf_counter()
-    history = train(model, x_train, y_train, seed=seed, progress=progress, keep_best=keep_best,
-                    validate=lambda m: held_out_scores(m, x_val, y_val, eps, pgd_steps=val_pgd_steps, seed=seed),
-                    **recipe)
+    history = train(
+        model,
+        x_train,
+        y_train,
+        seed=seed,
+        progress=progress,
+        keep_best=keep_best,
+        validate=lambda m: held_out_scores(
+            m, x_val, y_val, eps, pgd_steps=val_pgd_steps, seed=seed
+        ),
+        **recipe,
+    )
     wall_seconds = time.perf_counter() - start
     seconds = sum(h["seconds"] for h in history)  # training only; the held-out checks come on top
-    full_recipe = {"architecture": architecture, "optimizer": "Adam", "seed": seed, "train_images": len(x_train),
-                   "early_stopping": (f"best PGD-{val_pgd_steps} accuracy on {len(x_val)} held-out images"
-                                      if keep_best else "none: the last epoch is kept"), **recipe}
-    meta = save_shared_model(model, name, full_recipe, history, seconds, accuracy(model, x_test, y_test), checkpoint_dir)
-    meta["epochs_kept"] = next(h["epoch"] for h in history if h["kept"]) if keep_best else len(history)
+    full_recipe = {
+        "architecture": architecture,
+        "optimizer": "Adam",
+        "seed": seed,
+        "train_images": len(x_train),
+        "early_stopping": (
+            f"best PGD-{val_pgd_steps} accuracy on {len(x_val)} held-out images"
+            if keep_best
+            else "none: the last epoch is kept"
+        ),
+        **recipe,
+    }
+    meta = save_shared_model(
+        model, name, full_recipe, history, seconds, accuracy(model, x_test, y_test), checkpoint_dir
+    )
+    meta["epochs_kept"] = (
+        next(h["epoch"] for h in history if h["kept"]) if keep_best else len(history)
+    )
     meta["wall_seconds_with_validation"] = round(wall_seconds, 1)
     return model, history, meta
 
@@ -157,9 +278,17 @@ def fingerprint(*tensors: torch.Tensor) -> str:
     return digest.hexdigest()[:16]
 
 
-def fgsm_curve(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_list,
-               results_path: str | os.PathLike, *, eps_units: str = "pixel",
-               progress: bool = True) -> tuple[dict[float, float], str]:
+def fgsm_curve(
+    name: str,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps_list,
+    results_path: str | os.PathLike,
+    *,
+    eps_units: str = "pixel",
+    progress: bool = True,
+) -> tuple[dict[float, float], str]:
     """``(curve, how)``: the FGSM accuracy of the shared model ``name`` at every eps, in percent.
 
     Reused from ``results_path`` when an earlier chapter recorded every eps for the same weights
@@ -169,12 +298,25 @@ def fgsm_curve(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ep
     """
     keys = {"weights": fingerprint(*model.state_dict().values()), "images": fingerprint(x, y)}
     wanted = [round(float(eps), 6) for eps in eps_list]
-    recorded = {r["eps"]: r["accuracy"]
-                for r in find(load_results(results_path), model=name, attack="fgsm", eps_units=eps_units,
-                              n_images=len(x), labels="true", **keys)}
+    recorded = {
+        r["eps"]: r["accuracy"]
+        for r in find(
+            load_results(results_path),
+            model=name,
+            attack="fgsm",
+            eps_units=eps_units,
+            n_images=len(x),
+            labels="true",
+            **keys,
+        )
+    }
     if all(eps in recorded for eps in wanted):
         return {float(eps): recorded[key] for eps, key in zip(eps_list, wanted)}, "reused"
     curve = robustness_curve(model, x, y, eps_list, eps_units=eps_units, progress=progress)
-    add_records(results_path, curve_records(name, "fgsm", curve, eps_units=eps_units, n_images=len(x),
-                                            labels="true", **keys))
+    add_records(
+        results_path,
+        curve_records(
+            name, "fgsm", curve, eps_units=eps_units, n_images=len(x), labels="true", **keys
+        ),
+    )
     return curve, "measured"

@@ -1,6 +1,7 @@
 """Training loops: one epoch with an optional attack (Kolter & Madry's ``epoch_adversarial``
 shape), and ``train`` with the series' recipes (clean, the paper's FGSM adversarial training,
 FGSM with random start, PGD training)."""
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import (check_images, check_labels, fgsm, fgsm_random_start, perturb, pgd,
-                      to_pixel_eps)
+from .attacks import check_images, check_labels, fgsm, fgsm_random_start, perturb, pgd, to_pixel_eps
 from .checkpoints import save_checkpoint
 from .data import iterate_batches, num_batches
 from .models import Normalize, PaperCNN, SmallCNN, WideCNN
@@ -22,8 +22,20 @@ from .models import Normalize, PaperCNN, SmallCNN, WideCNN
 ATTACKS_FOR_TRAINING = ("fgsm", "fgsm_rs", "pgd")
 
 # Layers that compute the same function in train and eval mode (no dropout, no batch norm).
-_MODE_FREE_LAYERS = (nn.Conv2d, nn.Linear, nn.ReLU, nn.Flatten, nn.Identity, nn.MaxPool2d,
-                     nn.AvgPool2d, nn.Sequential, Normalize, PaperCNN, SmallCNN, WideCNN)
+_MODE_FREE_LAYERS = (
+    nn.Conv2d,
+    nn.Linear,
+    nn.ReLU,
+    nn.Flatten,
+    nn.Identity,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.Sequential,
+    Normalize,
+    PaperCNN,
+    SmallCNN,
+    WideCNN,
+)
 
 
 def same_in_train_and_eval(model: nn.Module) -> bool:
@@ -83,23 +95,33 @@ def make_training_attack(
         return current, kwargs
 
     if callable(attack):
+
         def custom(model, x, y):
             current, kwargs = settings()
             return attack(model, x, y, current, **kwargs)
+
         return custom
     if attack == "fgsm":
         return FGSMTrainingAttack(eps_now, eps_units)
     if attack == "fgsm_rs":
+
         def fgsm_rs(model, x, y):
             current, kwargs = settings()
-            return fgsm_random_start(model, x, y, current, eps_units=eps_units, generator=generator, **kwargs)
+            return fgsm_random_start(
+                model, x, y, current, eps_units=eps_units, generator=generator, **kwargs
+            )
+
         return fgsm_rs
     if attack == "pgd":
+
         def pgd_attack(model, x, y):
             current, kwargs = settings()
             return pgd(model, x, y, current, eps_units=eps_units, generator=generator, **kwargs)
+
         return pgd_attack
-    raise ValueError(f"attack must be None, one of {ATTACKS_FOR_TRAINING} or a callable; got {attack!r}")
+    raise ValueError(
+        f"attack must be None, one of {ATTACKS_FOR_TRAINING} or a callable; got {attack!r}"
+    )
 
 
 def run_epoch(
@@ -141,17 +163,23 @@ def run_epoch(
     loss_sum, clean_correct, adv_correct, seen = 0.0, 0, 0, 0
     trace: list[dict[str, float]] = []
     trace_every = max(1, total // 50)
-    shared_pass = (training and isinstance(attack, FGSMTrainingAttack) and 0.0 < adv_weight < 1.0
-                   and same_in_train_and_eval(model))
+    shared_pass = (
+        training
+        and isinstance(attack, FGSMTrainingAttack)
+        and 0.0 < adv_weight < 1.0
+        and same_in_train_and_eval(model)
+    )
     for step, (x_batch, y_batch) in enumerate(batches):
         if training and before_batch is not None:
             before_batch((step + 1) / total)
         if shared_pass:
-            loss, logits, logits_adv = _fgsm_training_step(model, x_batch, y_batch,
-                                                           attack.pixel_eps(), adv_weight, optimizer)
+            loss, logits, logits_adv = _fgsm_training_step(
+                model, x_batch, y_batch, attack.pixel_eps(), adv_weight, optimizer
+            )
         else:
-            loss, logits, logits_adv = _training_step(model, x_batch, y_batch, attack, adv_weight,
-                                                      optimizer)
+            loss, logits, logits_adv = _training_step(
+                model, x_batch, y_batch, attack, adv_weight, optimizer
+            )
         n = len(x_batch)
         loss_sum += loss.item() * n
         seen += n
@@ -167,8 +195,9 @@ def run_epoch(
                 point["adv_accuracy"] = 100 * adv_correct / seen
             trace.append(point)
             if bar is not None:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in point.items() if k != "batch"},
-                                refresh=False)
+                bar.set_postfix(
+                    {k: f"{v:.4g}" for k, v in point.items() if k != "batch"}, refresh=False
+                )
     if bar is not None:
         bar.close()
     if training:
@@ -193,8 +222,9 @@ def _training_step(model, x_batch, y_batch, attack, adv_weight, optimizer):
         if x_adv is not None and 0.0 < adv_weight < 1.0:
             logits_all = model(torch.cat([x_batch, x_adv]))
             logits, logits_adv = logits_all[:n], logits_all[n:]
-            loss = ((1 - adv_weight) * F.cross_entropy(logits, y_batch)
-                    + adv_weight * F.cross_entropy(logits_adv, y_batch))
+            loss = (1 - adv_weight) * F.cross_entropy(
+                logits, y_batch
+            ) + adv_weight * F.cross_entropy(logits_adv, y_batch)
         elif x_adv is not None and adv_weight == 1.0:
             logits_adv = model(x_adv)
             loss = F.cross_entropy(logits_adv, y_batch)
@@ -247,11 +277,13 @@ def cyclic_lr(lr_max: float, epochs: int, peak_at: float = 0.4) -> Callable[[flo
 
     Returns ``lr(t)`` for t measured in epochs (Wong, Rice & Kolter's cyclic schedule).
     """
+
     def lr(t: float) -> float:
         peak = peak_at * epochs
         if t <= peak:
             return lr_max * t / peak
         return lr_max * max(0.0, (epochs - t) / (epochs - peak))
+
     return lr
 
 
@@ -289,9 +321,10 @@ def train(
     to ``train_eps`` over that many epochs (a ramp avoids an early collapse of PGD training).
 
     ``validate(model) -> score`` runs after every epoch (e.g. PGD accuracy on a held-out
-    slice; a dict ``{"score": ..., "fgsm": ...}`` logs more metrics); with ``keep_best`` the model ends with the weights of the best-scoring epoch
-    (early stopping). With ``checkpoint_path`` the model is saved after every epoch, so an
-    interruption loses at most one epoch.
+    slice; a dict ``{"score": ..., "fgsm": ...}`` logs more metrics); with ``keep_best`` the
+    model ends with the weights of the best-scoring epoch (early stopping). With
+    ``checkpoint_path`` the model is saved after every epoch, so an interruption loses at most
+    one epoch.
     """
     check_images(x_train, "x_train")
     check_labels(y_train, len(x_train), None, "y_train")
@@ -317,8 +350,13 @@ def train(
             return train_eps
         return train_eps * min(1.0, progress_in_epochs["t"] / eps_ramp_epochs)
 
-    train_attack = make_training_attack(attack, current_eps, eps_units=eps_units,
-                                        generator=attack_generator, **(attack_kwargs or {}))
+    train_attack = make_training_attack(
+        attack,
+        current_eps,
+        eps_units=eps_units,
+        generator=attack_generator,
+        **(attack_kwargs or {}),
+    )
     optimizer = make_adam(model, lr)
     schedule_fn = cyclic_lr(lr, epochs) if schedule == "cyclic" else None
     history: list[dict[str, float]] = []
@@ -332,10 +370,19 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] = schedule_fn(epoch + fraction)
 
-        stats = run_epoch(model, x_train, y_train, optimizer=optimizer, attack=train_attack,
-                          adv_weight=adv_weight, batch_size=batch_size, generator=generator,
-                          before_batch=before_batch, progress=progress,
-                          desc=f"epoch {epoch + 1}/{epochs}")
+        stats = run_epoch(
+            model,
+            x_train,
+            y_train,
+            optimizer=optimizer,
+            attack=train_attack,
+            adv_weight=adv_weight,
+            batch_size=batch_size,
+            generator=generator,
+            before_batch=before_batch,
+            progress=progress,
+            desc=f"epoch {epoch + 1}/{epochs}",
+        )
         stats = {"epoch": epoch + 1, **stats, "seconds": time.perf_counter() - start}
         if validate is not None:
             measured = validate(model)
@@ -348,11 +395,19 @@ def train(
                 best_epoch = epoch + 1
         history.append(stats)
         if progress:
-            print(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                             for k, v in stats.items() if k != "trace"))
+            print(
+                " | ".join(
+                    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in stats.items()
+                    if k != "trace"
+                )
+            )
         if checkpoint_path is not None:
-            save_checkpoint(model, checkpoint_path,
-                            {**(checkpoint_metadata or {}), "epochs": epoch + 1, "history": history})
+            save_checkpoint(
+                model,
+                checkpoint_path,
+                {**(checkpoint_metadata or {}), "epochs": epoch + 1, "history": history},
+            )
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
         for stats in history:

@@ -6,6 +6,7 @@ Works with ipywidgets 7.7 (what Colab ships) and 8: the figure is rendered to PN
 whatever the matplotlib backend. The FGSM direction of each (model, image) is computed once
 and cached: a move of the eps slider costs one forward pass on one image and one PNG render.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,8 +34,17 @@ class EpsilonExplorer:
     >>> explorer.eps_slider.value = 0.3; explorer.state["adversarial_prediction"]
     """
 
-    def __init__(self, models: Mapping[str, nn.Module] | nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                 eps: float = 0.1, eps_max: float = 0.8, eps_step: float = 0.01, index: int = 0) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, nn.Module] | nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        eps: float = 0.1,
+        eps_max: float = 0.8,
+        eps_step: float = 0.01,
+        index: int = 0,
+    ) -> None:
         if isinstance(models, nn.Module):
             models = {"model": models}
         if not models:
@@ -54,20 +64,34 @@ class EpsilonExplorer:
         self.state: dict = {}
         self.renders = 0
 
-        self.eps_slider = widgets.FloatSlider(value=eps, min=0.0, max=eps_max, step=eps_step,
-                                              description="eps", readout_format=".2f",
-                                              continuous_update=True)
-        self.index_slider = widgets.IntSlider(value=index, min=0, max=len(x) - 1, description="test image")
+        self.eps_slider = widgets.FloatSlider(
+            value=eps,
+            min=0.0,
+            max=eps_max,
+            step=eps_step,
+            description="eps",
+            readout_format=".2f",
+            continuous_update=True,
+        )
+        self.index_slider = widgets.IntSlider(
+            value=index, min=0, max=len(x) - 1, description="test image"
+        )
         self.model_picker = widgets.Dropdown(options=list(self.models), description="model")
         self.image = widgets.Image(format="png")
         self.image.add_class(CSS_FIGURE)
         self.status = widgets.HTML()
         self.status.add_class(CSS_STATUS)
-        self.widget = widgets.VBox([
-            widgets.HBox([self.eps_slider, self.index_slider, self.model_picker]),
-            self.image, self.status])
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.eps_slider, self.index_slider, self.model_picker]),
+                self.image,
+                self.status,
+            ]
+        )
 
-        self.fig, axes = plt.subplots(1, 4, figsize=(12, 3.0), gridspec_kw={"width_ratios": [1, 1, 1, 2]})
+        self.fig, axes = plt.subplots(
+            1, 4, figsize=(12, 3.0), gridspec_kw={"width_ratios": [1, 1, 1, 2]}
+        )
         plt.close(self.fig)  # never shown by the backend: only rendered into self.image
         self.axes = axes
         self._artists: dict | None = None
@@ -87,22 +111,28 @@ class EpsilonExplorer:
         key = (name, index)
         if key not in self._directions:
             model = self.models[name]
-            image, label = self.x[index:index + 1], self.y[index:index + 1]
+            image, label = self.x[index : index + 1], self.y[index : index + 1]
             self._directions[key] = fgsm_direction(model, image, label)
             self._clean_probs[key] = predict_proba(model, image)[0]
         return self._directions[key], self._clean_probs[key]
 
     def update(self) -> None:
         """Recompute for the current slider values and redraw the one figure in place."""
-        name, index, eps = self.model_picker.value, self.index_slider.value, float(self.eps_slider.value)
+        name, index, eps = (
+            self.model_picker.value,
+            self.index_slider.value,
+            float(self.eps_slider.value),
+        )
         model = self.models[name]
         direction, probs_clean = self._cached(name, index)
-        image = self.x[index:index + 1]
+        image = self.x[index : index + 1]
         x_adv = perturb(image, direction, eps)
         probs_adv = predict_proba(model, x_adv)[0]
         label = int(self.y[index])
         if self._artists is None:
-            self._artists = draw_attack_panels(self.axes, image[0], x_adv[0], eps, probs_clean, probs_adv, label)
+            self._artists = draw_attack_panels(
+                self.axes, image[0], x_adv[0], eps, probs_clean, probs_adv, label
+            )
             self.fig.subplots_adjust(left=0.02, right=0.98, top=0.8, bottom=0.16, wspace=0.25)
         else:
             self._redraw(image[0], x_adv[0], eps, probs_clean, probs_adv, label)
@@ -111,15 +141,24 @@ class EpsilonExplorer:
         self.image.value = buffer.getvalue()
         self.renders += 1
         clean_pred, adv_pred = int(probs_clean.argmax()), int(probs_adv.argmax())
-        self.state = {"model": name, "index": index, "eps": eps, "label": label,
-                      "clean_prediction": clean_pred, "clean_confidence": float(probs_clean[clean_pred]),
-                      "adversarial_prediction": adv_pred, "adversarial_confidence": float(probs_adv[adv_pred]),
-                      "x_adv": x_adv[0]}
+        self.state = {
+            "model": name,
+            "index": index,
+            "eps": eps,
+            "label": label,
+            "clean_prediction": clean_pred,
+            "clean_confidence": float(probs_clean[clean_pred]),
+            "adversarial_prediction": adv_pred,
+            "adversarial_confidence": float(probs_adv[adv_pred]),
+            "x_adv": x_adv[0],
+        }
         verdict = "fooled" if adv_pred != label else "still right"
-        self.status.value = (f"<b>{name}</b>, eps = {eps:.2f}: label {label}, "
-                             f"original predicted <b>{clean_pred}</b> ({100 * float(probs_clean[clean_pred]):.0f}%), "
-                             f"adversarial predicted <b class='adv-pred'>{adv_pred}</b> "
-                             f"({100 * float(probs_adv[adv_pred]):.0f}%): {verdict}")
+        self.status.value = (
+            f"<b>{name}</b>, eps = {eps:.2f}: label {label}, "
+            f"original predicted <b>{clean_pred}</b> ({100 * float(probs_clean[clean_pred]):.0f}%), "
+            f"adversarial predicted <b class='adv-pred'>{adv_pred}</b> "
+            f"({100 * float(probs_adv[adv_pred]):.0f}%): {verdict}"
+        )
 
     def _redraw(self, image, x_adv, eps, probs_clean, probs_adv, label) -> None:
         artists = self._artists
@@ -133,9 +172,15 @@ class EpsilonExplorer:
         for bar, value in zip(artists["bars_adv"], probs_adv.cpu().numpy()):
             bar.set_height(float(value))
         clean_pred, adv_pred = int(probs_clean.argmax()), int(probs_adv.argmax())
-        artists["title_original"].set_text(f"original: label {label}\npred {clean_pred} ({100 * float(probs_clean[clean_pred]):.0f}%)")
-        artists["title_perturbation"].set_text(f"perturbation, eps={eps:.2f}\n(scaled to be visible)")
-        artists["title_adversarial"].set_text(f"adversarial\npred {adv_pred} ({100 * float(probs_adv[adv_pred]):.0f}%)")
+        artists["title_original"].set_text(
+            f"original: label {label}\npred {clean_pred} ({100 * float(probs_clean[clean_pred]):.0f}%)"
+        )
+        artists["title_perturbation"].set_text(
+            f"perturbation, eps={eps:.2f}\n(scaled to be visible)"
+        )
+        artists["title_adversarial"].set_text(
+            f"adversarial\npred {adv_pred} ({100 * float(probs_adv[adv_pred]):.0f}%)"
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -147,8 +192,13 @@ class EpsilonExplorer:
         return bytes(self.image.value)
 
 
-def explorer_static_figure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, index: int = 0,
-                           eps_list=(0.0, 0.1, 0.2, 0.3)):
+def explorer_static_figure(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    index: int = 0,
+    eps_list=(0.0, 0.1, 0.2, 0.3),
+):
     """The explorer's panels for a few eps values, as one static figure (for GitHub, papermill)."""
     from .plots import plot_adversarial_gallery
 

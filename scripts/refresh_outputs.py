@@ -10,6 +10,7 @@ dropping the cell papermill injected:
 
     .venv/bin/python scripts/refresh_outputs.py --from DIR [01 02 ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,9 @@ def strip_metadata(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop papermill's injected cell, timestamps and parameters, widget state and timings."""
     for key in ("papermill", "widgets"):
         notebook.metadata.pop(key, None)
-    notebook.cells = [c for c in notebook.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    notebook.cells = [
+        c for c in notebook.cells if "injected-parameters" not in c.metadata.get("tags", [])
+    ]
     for cell in notebook.cells:
         for key in ("papermill", "execution", "ExecuteTime"):
             cell.metadata.pop(key, None)
@@ -35,14 +38,23 @@ def strip_metadata(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def selected(prefixes: list[str]) -> list[Path]:
-    return [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-            if not prefixes or any(p.name.startswith(prefix) for prefix in prefixes)]
+    return [
+        p
+        for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+        if not prefixes or any(p.name.startswith(prefix) for prefix in prefixes)
+    ]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("prefixes", nargs="*", help="only the notebooks whose names start with these")
-    parser.add_argument("--from", dest="run_dir", help="folder of a batch run to take executed notebooks from")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "prefixes", nargs="*", help="only the notebooks whose names start with these"
+    )
+    parser.add_argument(
+        "--from", dest="run_dir", help="folder of a batch run to take executed notebooks from"
+    )
     args = parser.parse_args()
     for path in selected(args.prefixes):
         if args.run_dir:
@@ -58,8 +70,9 @@ def main() -> None:
 
         os.environ["FGSM_QUICK"] = "0"
         start = time.perf_counter()
-        papermill.execute_notebook(str(path), str(path), kernel_name="python3", cwd=str(NOTEBOOKS),
-                                   progress_bar=False)
+        papermill.execute_notebook(
+            str(path), str(path), kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False
+        )
         nbformat.write(strip_metadata(nbformat.read(path, as_version=4)), path)
         print(f"{path.name}: executed in place in {time.perf_counter() - start:.0f} s", flush=True)
 

@@ -7,6 +7,7 @@ What made runs flaky until fixed (see NOTEBOOK-FACTS.md, "Widgets, tested three 
 - "run all" sent as the kernel first goes idle is sometimes dropped: it is sent again until
   the first code cell's prompt changes.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,18 +27,28 @@ import psutil
 CHROMIUM = Path("/usr/bin/chromium")
 # Chromium's own flags that keep it off the network (nothing outside is reachable anyway).
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 # User settings JupyterLab reads from JUPYTERLAB_SETTINGS_DIR. "windowingMode": "none" keeps
 # every cell in the DOM, so the page holds the explorer even when it is scrolled out of view.
 LAB_SETTINGS = {
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
-        {"autoStartDefaultKernel": True, "windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "autoStartDefaultKernel": True,
+        "windowingMode": "none",
+    },
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
 }
 
 
@@ -56,13 +67,20 @@ def prepare_notebook(source: Path, folder: Path, overrides: dict) -> Path:
     """Copy ``source`` into ``folder`` with its outputs cleared and ``overrides`` appended to the
     cell tagged ``parameters`` (appended, so parameters added later keep their defaults)."""
     notebook = json.loads(source.read_text(encoding="utf-8"))
-    parameter_cells = [cell for cell in notebook["cells"]
-                       if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    parameter_cells = [
+        cell
+        for cell in notebook["cells"]
+        if "parameters" in cell.get("metadata", {}).get("tags", [])
+    ]
     if len(parameter_cells) != 1:
-        raise ValueError(f"{source.name}: expected one cell tagged 'parameters', found {len(parameter_cells)}")
+        raise ValueError(
+            f"{source.name}: expected one cell tagged 'parameters', found {len(parameter_cells)}"
+        )
     cell = parameter_cells[0]
     text = "".join(cell["source"]).rstrip("\n")
-    text += "\n# browser test: a small run\n" + "".join(f"{name} = {value!r}\n" for name, value in overrides.items())
+    text += "\n# browser test: a small run\n" + "".join(
+        f"{name} = {value!r}\n" for name, value in overrides.items()
+    )
     cell["source"] = text.splitlines(keepends=True)
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
@@ -101,12 +119,14 @@ class JupyterLab:
         self.env = {**os.environ, **env}
         settings_dir = state_dir / "lab-settings"
         write_lab_settings(settings_dir)
-        self.env.update({
-            "JUPYTERLAB_SETTINGS_DIR": str(settings_dir),
-            "JUPYTERLAB_WORKSPACES_DIR": str(state_dir / "lab-workspaces"),
-            "JUPYTER_CONFIG_DIR": str(state_dir / "config"),
-            "JUPYTER_RUNTIME_DIR": str(state_dir / "runtime"),
-        })
+        self.env.update(
+            {
+                "JUPYTERLAB_SETTINGS_DIR": str(settings_dir),
+                "JUPYTERLAB_WORKSPACES_DIR": str(state_dir / "lab-workspaces"),
+                "JUPYTER_CONFIG_DIR": str(state_dir / "config"),
+                "JUPYTER_RUNTIME_DIR": str(state_dir / "runtime"),
+            }
+        )
         self.process: subprocess.Popen | None = None
         self._descendants: dict[int, psutil.Process] = {}
 
@@ -120,24 +140,40 @@ class JupyterLab:
     def start(self) -> None:
         """Launch the server without waiting for it (it boots while the caller does other work)."""
         command = [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",  # the "pypi" one would query PyPI
         ]
         if os.geteuid() == 0:  # containers and CI runners often run as root
             command.append("--allow-root")
         self._log = self.log_path.open("w", encoding="utf-8")
-        self.process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.root,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_until_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(self.url("api/status"), timeout=5) as response:
                     if response.status == 200:
@@ -193,12 +229,17 @@ class JupyterLab:
 
     def leftover_processes(self) -> list[str]:
         """Processes of this server still running (after stop(): should be none)."""
-        return [f"{proc.pid} {' '.join(proc.cmdline())[:120]}" for proc in self._descendants.values()
-                if _alive(proc)]
+        return [
+            f"{proc.pid} {' '.join(proc.cmdline())[:120]}"
+            for proc in self._descendants.values()
+            if _alive(proc)
+        ]
 
     def log_tail(self, lines: int = 40) -> str:
         try:
-            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+            return "\n".join(
+                self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            )
         except OSError:
             return "(no log)"
 
@@ -267,7 +308,9 @@ def run_all_cells(page, attempts: int = 8, wait_per_attempt: float = 8) -> None:
             if page.evaluate(_FIRST_PROMPT_JS) != before:
                 return
             page.wait_for_timeout(250)
-    raise TimeoutError(f"'run all' never started: the first prompt stayed {before!r} after {attempts} tries")
+    raise TimeoutError(
+        f"'run all' never started: the first prompt stayed {before!r} after {attempts} tries"
+    )
 
 
 def wait_for_all_cells(page, timeout: float = 240) -> dict:

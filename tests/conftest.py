@@ -1,4 +1,5 @@
 """Shared fixtures: real MNIST through FGSM_DATA_DIR (never a download), small trained models."""
+
 from __future__ import annotations
 
 import os

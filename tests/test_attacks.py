@@ -1,4 +1,5 @@
 """Attack invariants, exact results on a tiny model, torchattacks agreement, bad inputs."""
+
 import math
 
 import pytest
@@ -105,7 +106,9 @@ def test_fgsm_matches_torchattacks(trained_cnn, mnist_test):
 def test_pgd_matches_torchattacks_without_random_start(trained_cnn, mnist_test):
     torchattacks = pytest.importorskip("torchattacks", reason="torchattacks is the cross-check")
     x, y = mnist_test[0][:200], mnist_test[1][:200]
-    reference = torchattacks.PGD(trained_cnn, eps=0.2, alpha=0.02, steps=10, random_start=False)(x, y)
+    reference = torchattacks.PGD(trained_cnn, eps=0.2, alpha=0.02, steps=10, random_start=False)(
+        x, y
+    )
     ours = fh.pgd(trained_cnn, x, y, 0.2, alpha=0.02, steps=10, random_start=False)
     # torchattacks averages the loss over the batch, we sum it: the gradient signs agree except
     # where a gradient underflows, so all but a handful of pixels must be equal.
@@ -123,8 +126,15 @@ def test_pgd_at_least_as_strong_as_fgsm(trained_cnn, mnist_test):
 def test_restarts_keep_the_worst_case_per_image(trained_cnn, mnist_test):
     x, y = mnist_test[0][:200], mnist_test[1][:200]
     seed, restarts = 7, 3
-    combined = fh.pgd(trained_cnn, x, y, 0.15, steps=5, restarts=restarts,
-                      generator=torch.Generator().manual_seed(seed))
+    combined = fh.pgd(
+        trained_cnn,
+        x,
+        y,
+        0.15,
+        steps=5,
+        restarts=restarts,
+        generator=torch.Generator().manual_seed(seed),
+    )
     replay = torch.Generator().manual_seed(seed)  # the same random starts, one run at a time
     singles = [fh.pgd(trained_cnn, x, y, 0.15, steps=5, generator=replay) for _ in range(restarts)]
     wrong_any = torch.stack([fh.predict(trained_cnn, s) != y for s in singles]).any(dim=0)
@@ -171,13 +181,16 @@ def test_normalized_eps_above_pixel_range_is_refused(random_cnn, tiny_batch):
         fh.fgsm(random_cnn, x, y, 0.1, eps_units="percent")
 
 
-@pytest.mark.parametrize("make_x, error, match", [
-    (lambda x: x * 255, ValueError, r"\[0, 1\]"),
-    (lambda x: x - 0.5, ValueError, r"\[0, 1\]"),
-    (lambda x: x[:, 0], ValueError, "shape"),
-    (lambda x: (x * 255).to(torch.uint8), TypeError, "floating-point"),
-    (lambda x: x.numpy(), TypeError, "torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "make_x, error, match",
+    [
+        (lambda x: x * 255, ValueError, r"\[0, 1\]"),
+        (lambda x: x - 0.5, ValueError, r"\[0, 1\]"),
+        (lambda x: x[:, 0], ValueError, "shape"),
+        (lambda x: (x * 255).to(torch.uint8), TypeError, "floating-point"),
+        (lambda x: x.numpy(), TypeError, "torch.Tensor"),
+    ],
+)
 def test_bad_images_are_refused(random_cnn, tiny_batch, make_x, error, match):
     x, y = tiny_batch
     for attack in (fh.fgsm, fh.pgd):
@@ -187,24 +200,31 @@ def test_bad_images_are_refused(random_cnn, tiny_batch, make_x, error, match):
         fh.robustness_curve(random_cnn, make_x(x), y, [0.1])
 
 
-@pytest.mark.parametrize("make_y, error, match", [
-    (lambda y: y + 10, ValueError, r"0\.\.9"),
-    (lambda y: y - 20, ValueError, r"0\.\.9"),
-    (lambda y: y[:-1], ValueError, "one label per image"),
-    (lambda y: y.float(), TypeError, "integer"),
-])
+@pytest.mark.parametrize(
+    "make_y, error, match",
+    [
+        (lambda y: y + 10, ValueError, r"0\.\.9"),
+        (lambda y: y - 20, ValueError, r"0\.\.9"),
+        (lambda y: y[:-1], ValueError, "one label per image"),
+        (lambda y: y.float(), TypeError, "integer"),
+    ],
+)
 def test_bad_labels_are_refused(random_cnn, tiny_batch, make_y, error, match):
     x, y = tiny_batch
-    for call in (lambda yy: fh.fgsm(random_cnn, x, yy, 0.1),
-                 lambda yy: fh.pgd(random_cnn, x, yy, 0.1, steps=2),
-                 lambda yy: fh.accuracy(random_cnn, x, yy),
-                 lambda yy: fh.robustness_curve(random_cnn, x, yy, [0.1])):
+    for call in (
+        lambda yy: fh.fgsm(random_cnn, x, yy, 0.1),
+        lambda yy: fh.pgd(random_cnn, x, yy, 0.1, steps=2),
+        lambda yy: fh.accuracy(random_cnn, x, yy),
+        lambda yy: fh.robustness_curve(random_cnn, x, yy, [0.1]),
+    ):
         with pytest.raises(error, match=match):
             call(make_y(y))
 
 
-@pytest.mark.parametrize("kwargs, match", [({"steps": 0}, "steps"), ({"restarts": 0}, "restarts"),
-                                           ({"alpha": -0.1}, "alpha")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"steps": 0}, "steps"), ({"restarts": 0}, "restarts"), ({"alpha": -0.1}, "alpha")],
+)
 def test_bad_pgd_settings_are_refused(random_cnn, tiny_batch, kwargs, match):
     x, y = tiny_batch
     with pytest.raises(ValueError, match=match):
@@ -214,10 +234,25 @@ def test_bad_pgd_settings_are_refused(random_cnn, tiny_batch, kwargs, match):
 def test_pgd_stop_early_is_never_weaker(trained_cnn, mnist_test):
     x, y = mnist_test[0][:200], mnist_test[1][:200]
     for eps, restarts in ((0.1, 1), (0.15, 3)):
-        plain = fh.pgd(trained_cnn, x, y, eps, steps=10, restarts=restarts,
-                       generator=torch.Generator().manual_seed(1))
-        early = fh.pgd(trained_cnn, x, y, eps, steps=10, restarts=restarts, stop_early=True,
-                       generator=torch.Generator().manual_seed(1))
+        plain = fh.pgd(
+            trained_cnn,
+            x,
+            y,
+            eps,
+            steps=10,
+            restarts=restarts,
+            generator=torch.Generator().manual_seed(1),
+        )
+        early = fh.pgd(
+            trained_cnn,
+            x,
+            y,
+            eps,
+            steps=10,
+            restarts=restarts,
+            stop_early=True,
+            generator=torch.Generator().manual_seed(1),
+        )
         _assert_valid(early, x, eps)
         fooled_plain = fh.predict(trained_cnn, plain) != y
         fooled_early = fh.predict(trained_cnn, early) != y
@@ -226,7 +261,7 @@ def test_pgd_stop_early_is_never_weaker(trained_cnn, mnist_test):
 
 
 def test_deepfool_finds_small_l2_perturbations(trained_cnn, mnist_test):
-    x, y = mnist_test[0][:40], mnist_test[1][:40]
+    x = mnist_test[0][:40]
     x_adv, fooled = fh.attacks.deepfool(trained_cnn, x)
     assert fooled.float().mean() > 0.9
     assert torch.equal(fooled, fh.predict(trained_cnn, x_adv) != fh.predict(trained_cnn, x))

@@ -1,6 +1,7 @@
 """The benchmark scripts in their smallest configurations (not timed): each runs as a
 subprocess, exits 0 and merges its record, with the expected keys, into a temporary results
 JSON (``--results``), so benchmarks/results/ is never touched."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,19 +15,37 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
-RECORD_KEYS = {"benchmark", "date", "machine", "software", "threads", "load_average", "config",
-               "figures", "targets"}
+RECORD_KEYS = {
+    "benchmark",
+    "date",
+    "machine",
+    "software",
+    "threads",
+    "load_average",
+    "config",
+    "figures",
+    "targets",
+}
 
 pytestmark = pytest.mark.slow
 
 
-def run_script(name: str, args: list[str], results: Path, data_dir: Path, timeout: int = 300) -> dict:
+def run_script(
+    name: str, args: list[str], results: Path, data_dir: Path, timeout: int = 300
+) -> dict:
     env = dict(os.environ, FGSM_DATA_DIR=str(data_dir))
-    completed = subprocess.run([sys.executable, str(BENCH / name), *args, "--results", str(results)],
-                               cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / name), *args, "--results", str(results)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert completed.returncode == 0, (
         f"{name} exited {completed.returncode}\nstdout:\n{completed.stdout[-3000:]}\n"
-        f"stderr:\n{completed.stderr[-3000:]}")
+        f"stderr:\n{completed.stderr[-3000:]}"
+    )
     data = json.loads(results.read_text())
     assert {"machine", "machine_slug", "benchmarks"} <= set(data)
     assert {"cpu_model", "logical_cores", "ram_gb"} <= set(data["machine"])
@@ -43,15 +62,37 @@ def check_record(record: dict) -> None:
 
 def test_eps_sweep_smallest(tmp_path, data_dir):
     results = tmp_path / "results.json"
-    data = run_script("bench_eps_sweep.py",
-                      ["--threads", "1", "--images", "200", "--tutorial-images", "20", "--train-images", "500",
-                       "--try-batch-sizes"], results, data_dir)
+    data = run_script(
+        "bench_eps_sweep.py",
+        [
+            "--threads",
+            "1",
+            "--images",
+            "200",
+            "--tutorial-images",
+            "20",
+            "--train-images",
+            "500",
+            "--try-batch-sizes",
+        ],
+        results,
+        data_dir,
+    )
     record = data["benchmarks"]["eps_sweep"]
     check_record(record)
     figures = record["figures"]
-    for key in ("ours_seconds", "torchattacks_seconds", "tutorial_seconds_extrapolated",
-                "speedup_vs_torchattacks", "speedup_vs_tutorial", "accuracy_ours",
-                "accuracy_torchattacks", "accuracy_tutorial_sample", "ours_fastest_batch_size", "checks"):
+    for key in (
+        "ours_seconds",
+        "torchattacks_seconds",
+        "tutorial_seconds_extrapolated",
+        "speedup_vs_torchattacks",
+        "speedup_vs_tutorial",
+        "accuracy_ours",
+        "accuracy_torchattacks",
+        "accuracy_tutorial_sample",
+        "ours_fastest_batch_size",
+        "checks",
+    ):
         assert key in figures, key
     assert len(figures["accuracy_ours"]) == 8
     assert figures["checks"]["ours_vs_torchattacks_ok"]
@@ -61,16 +102,41 @@ def test_eps_sweep_smallest(tmp_path, data_dir):
 
 def test_training_smallest(tmp_path, data_dir):
     results = tmp_path / "results.json"
-    data = run_script("bench_training.py",
-                      ["--threads", "1", "--subset", "128", "--variant-subset", "64", "--variants", "baseline",
-                       "--eval-images", "200", "--matmul-size", "256", "--matmul-repeats", "2",
-                       "--micro-repeats", "2"],
-                      results, data_dir)
+    data = run_script(
+        "bench_training.py",
+        [
+            "--threads",
+            "1",
+            "--subset",
+            "128",
+            "--variant-subset",
+            "64",
+            "--variants",
+            "baseline",
+            "--eval-images",
+            "200",
+            "--matmul-size",
+            "256",
+            "--matmul-repeats",
+            "2",
+            "--micro-repeats",
+            "2",
+        ],
+        results,
+        data_dir,
+    )
     record = data["benchmarks"]["training"]
     check_record(record)
     figures = record["figures"]
-    for key in ("bound_matmul", "flops_per_image_counted", "flops_per_image_flop_counter",
-                "headline", "variants", "evaluation", "micro_costs_ms"):
+    for key in (
+        "bound_matmul",
+        "flops_per_image_counted",
+        "flops_per_image_flop_counter",
+        "headline",
+        "variants",
+        "evaluation",
+        "micro_costs_ms",
+    ):
         assert key in figures, key
     for label in ("clean", "fgsm"):
         assert figures["headline"][label]["images_per_second"] > 0
@@ -82,7 +148,13 @@ def test_training_smallest(tmp_path, data_dir):
 
 def test_end_to_end_smallest(tmp_path, data_dir):
     results = tmp_path / "results.json"
-    data = run_script("bench_end_to_end.py", ["--threads", "1", "--quick", "--only", "01"], results, data_dir, timeout=600)
+    data = run_script(
+        "bench_end_to_end.py",
+        ["--threads", "1", "--quick", "--only", "01"],
+        results,
+        data_dir,
+        timeout=600,
+    )
     record = data["benchmarks"]["end_to_end_quick_only_01"]  # a smoke run keeps its own key
     check_record(record)
     figures = record["figures"]
@@ -101,7 +173,12 @@ def test_results_merge_keeps_other_benchmarks(tmp_path):
     common.merge_results(path, "second", {"figures": {"y": 2.0}})
     common.merge_results(path, "first", {"figures": {"x": 3.0}})
     data = json.loads(path.read_text())
-    assert data["benchmarks"] == {"first": {"figures": {"x": 3.0}}, "second": {"figures": {"y": 2.0}}}
+    assert data["benchmarks"] == {
+        "first": {"figures": {"x": 3.0}},
+        "second": {"figures": {"y": 2.0}},
+    }
     assert [p.name for p in tmp_path.iterdir()] == ["machine.json"]  # no temporary files left
-    assert common.machine_slug({"cpu_model": "Intel(R) Xeon(R) CPU @ 2.20GHz", "logical_cores": 4}) \
+    assert (
+        common.machine_slug({"cpu_model": "Intel(R) Xeon(R) CPU @ 2.20GHz", "logical_cores": 4})
         == "cpu-4core-intel-xeon"
+    )

@@ -5,6 +5,7 @@ moved with the keyboard, and the one explorer figure and the adversarial predict
 Skipped when Chromium or playwright is missing, unless FGSM_REQUIRE_BROWSER=1 (CI), where that
 fails instead. Screenshots go to tests/artifacts/.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,20 @@ from pathlib import Path
 
 import psutil
 import pytest
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    JupyterLab,
+    browser_unavailable_reason,
+    image_bytes,
+    prepare_notebook,
+    run_all_cells,
+    wait_for_all_cells,
+    wait_for_kernel_idle,
+    wait_until,
+)
 
 import fgsm_helpers as fh
-
-from browser_support import (CHROMIUM, CHROMIUM_FLAGS, JupyterLab, browser_unavailable_reason,
-                             image_bytes, prepare_notebook, run_all_cells, wait_for_all_cells,
-                             wait_for_kernel_idle, wait_until)
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +44,9 @@ INDEX, EPS_START, EPS_END, EPS_STEP = 0, 0.1, 0.5, 0.01
 # markdown cell: net::ERR_NAME_NOT_RESOLVED). Everything else logged as an error fails the test.
 CONSOLE_NOISE = [
     re.compile(r"favicon", re.IGNORECASE),
-    re.compile(r"^console: Failed to load resource: net::ERR_\w+ \(at https?://(?!127\.0\.0\.1[:/])"),
+    re.compile(
+        r"^console: Failed to load resource: net::ERR_\w+ \(at https?://(?!127\.0\.0\.1[:/])"
+    ),
 ]
 
 
@@ -59,8 +70,12 @@ def notebook_dir(tmp_path) -> Path:
 @pytest.fixture()
 def lab(chromium_path, notebook_dir, tmp_path, data_dir):
     """JupyterLab serving notebook_dir, launched first so that it boots while the model loads."""
-    server = JupyterLab(notebook_dir, tmp_path / "jupyter", {"FGSM_DATA_DIR": str(data_dir)},
-                        tmp_path / "jupyterlab.log")
+    server = JupyterLab(
+        notebook_dir,
+        tmp_path / "jupyter",
+        {"FGSM_DATA_DIR": str(data_dir)},
+        tmp_path / "jupyterlab.log",
+    )
     try:
         server.start()
         yield server
@@ -79,23 +94,38 @@ def small_run(notebook_dir, tmp_path, data_dir, request):
     recipe changes); the notebook gets a copy in its own temporary CHECKPOINT_DIR."""
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     cache = Path(cache.mkdir("fgsm_browser_checkpoints")) if cache else tmp_path
-    model, _, _ = fh.series.get_model("baseline", cache, data_dir=data_dir, seed=SEED,
-                                      train_subset=TRAIN_SUBSET, progress=False)
+    model, _, _ = fh.series.get_model(
+        "baseline", cache, data_dir=data_dir, seed=SEED, train_subset=TRAIN_SUBSET, progress=False
+    )
     checkpoint_dir = tmp_path / "checkpoints"
     checkpoint_dir.mkdir()
     shutil.copy2(cache / "baseline.pt", checkpoint_dir / "baseline.pt")
     x_test, y_test = fh.load_mnist("test", data_dir, subset=TEST_SUBSET, seed=SEED)
-    image, label = x_test[INDEX:INDEX + 1], y_test[INDEX:INDEX + 1]
-    expected = {eps: int(fh.predict_proba(model, fh.fgsm(model, image, label, eps)).argmax())
-                for eps in (EPS_START, EPS_END)}
+    image, label = x_test[INDEX : INDEX + 1], y_test[INDEX : INDEX + 1]
+    expected = {
+        eps: int(fh.predict_proba(model, fh.fgsm(model, image, label, eps)).argmax())
+        for eps in (EPS_START, EPS_END)
+    }
     assert expected[EPS_START] != expected[EPS_END], (
-        f"test image {INDEX} does not flip between eps {EPS_START} and {EPS_END} ({expected}): pick another")
-    notebook = prepare_notebook(NOTEBOOK, notebook_dir, {
-        "SEED": SEED, "EPOCHS": 1, "TRAIN_SUBSET": TRAIN_SUBSET, "TEST_SUBSET": TEST_SUBSET,
-        "EXPLORER_IMAGES": EXPLORER_IMAGES, "EPS_CURVE": [0.0, 0.1, 0.2, 0.3], "DATA_DIR": str(data_dir),
-        "DOWNLOAD": False, "CHECKPOINT_DIR": str(checkpoint_dir), "OUTPUT_DIR": str(tmp_path / "outputs"),
-        "DEVICE": "cpu",
-    })
+        f"test image {INDEX} does not flip between eps {EPS_START} and {EPS_END} ({expected}): pick another"
+    )
+    notebook = prepare_notebook(
+        NOTEBOOK,
+        notebook_dir,
+        {
+            "SEED": SEED,
+            "EPOCHS": 1,
+            "TRAIN_SUBSET": TRAIN_SUBSET,
+            "TEST_SUBSET": TEST_SUBSET,
+            "EXPLORER_IMAGES": EXPLORER_IMAGES,
+            "EPS_CURVE": [0.0, 0.1, 0.2, 0.3],
+            "DATA_DIR": str(data_dir),
+            "DOWNLOAD": False,
+            "CHECKPOINT_DIR": str(checkpoint_dir),
+            "OUTPUT_DIR": str(tmp_path / "outputs"),
+            "DEVICE": "cpu",
+        },
+    )
     return notebook, expected
 
 
@@ -103,11 +133,18 @@ def small_run(notebook_dir, tmp_path, data_dir, request):
 def browser(chromium_path):
     from playwright.sync_api import sync_playwright
 
-    already_running = {proc.pid for proc in psutil.Process().children(recursive=True)}  # e.g. JupyterLab
+    already_running = {
+        proc.pid for proc in psutil.Process().children(recursive=True)
+    }  # e.g. JupyterLab
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_FLAGS,
-                                              headless=True)
-        started = [proc for proc in psutil.Process().children(recursive=True) if proc.pid not in already_running]
+        chromium = playwright.chromium.launch(
+            executable_path=str(chromium_path), args=CHROMIUM_FLAGS, headless=True
+        )
+        started = [
+            proc
+            for proc in psutil.Process().children(recursive=True)
+            if proc.pid not in already_running
+        ]
         try:
             yield chromium
         finally:
@@ -116,7 +153,9 @@ def browser(chromium_path):
     _, alive = psutil.wait_procs(started, timeout=10)
     for proc in alive:
         proc.kill()
-    assert not alive, f"Chromium or the playwright driver outlived the test: {[p.pid for p in alive]}"
+    assert not alive, (
+        f"Chromium or the playwright driver outlived the test: {[p.pid for p in alive]}"
+    )
 
 
 def _adv_prediction(page) -> int:
@@ -133,14 +172,24 @@ def test_eps_slider_rerenders_the_explorer(lab, browser, small_run):
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     console_errors: list[str] = []
-    page.on("console", lambda message: console_errors.append(
-        f"console: {message.text} (at {message.location.get('url') or 'unknown'})")
-            if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: (
+            console_errors.append(
+                f"console: {message.text} (at {message.location.get('url') or 'unknown'})"
+            )
+            if message.type == "error"
+            else None
+        ),
+    )
     page.on("pageerror", lambda error: console_errors.append(f"page error: {error}"))
     try:
         page.goto(lab.url(f"lab/tree/{notebook.name}"), timeout=120_000)
-        page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext)", timeout=120_000)
+        page.wait_for_function(
+            "() => !!(window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.sessionContext)",
+            timeout=120_000,
+        )
         wait_for_kernel_idle(page, timeout=120)
         lab.remember_descendants()
         run_all_cells(page)
@@ -159,33 +208,53 @@ def test_eps_slider_rerenders_the_explorer(lab, browser, small_run):
         assert adv_before == expected[EPS_START], f"browser shows {adv_before}, expected {expected}"
         explorer.screenshot(path=shots["before"])
 
-        eps_slider = page.locator(".widget-hslider", has=page.locator(".widget-label", has_text=re.compile(r"^eps$")))
+        eps_slider = page.locator(
+            ".widget-hslider", has=page.locator(".widget-label", has_text=re.compile(r"^eps$"))
+        )
         handle = eps_slider.locator(".noUi-handle")
         handle.focus()
         for _ in range(round((EPS_END - EPS_START) / EPS_STEP)):
             handle.press("ArrowRight")
         readout = eps_slider.locator(".widget-readout")
-        assert wait_until(page, lambda: readout.inner_text().strip() == f"{EPS_END:.2f}", timeout=30), (
-            f"the eps slider reads {readout.inner_text()!r} after the key presses, not {EPS_END:.2f}")
+        assert wait_until(
+            page, lambda: readout.inner_text().strip() == f"{EPS_END:.2f}", timeout=30
+        ), f"the eps slider reads {readout.inner_text()!r} after the key presses, not {EPS_END:.2f}"
         # The kernel answers each step with a new PNG and status; wait for the last one.
-        rerendered = wait_until(page, lambda: f"eps = {EPS_END:.2f}" in status.inner_text()
-                                and figure.get_attribute("src") != src_before, timeout=60)
+        rerendered = wait_until(
+            page,
+            lambda: (
+                f"eps = {EPS_END:.2f}" in status.inner_text()
+                and figure.get_attribute("src") != src_before
+            ),
+            timeout=60,
+        )
         adv_after, png_after = _adv_prediction(page), image_bytes(figure)
         explorer.screenshot(path=shots["after"])
 
         assert rerendered and png_after != png_before, (
             f"the explorer did not re-render after the slider moved to {EPS_END:.2f}: "
-            f"PNG {'unchanged' if png_after == png_before else 'changed'}, status {status.inner_text()!r}")
-        assert adv_after != adv_before, f"adversarial prediction stayed {adv_before} from eps {EPS_START} to {EPS_END}"
+            f"PNG {'unchanged' if png_after == png_before else 'changed'}, status {status.inner_text()!r}"
+        )
+        assert adv_after != adv_before, (
+            f"adversarial prediction stayed {adv_before} from eps {EPS_START} to {EPS_END}"
+        )
         assert adv_after == expected[EPS_END], f"browser shows {adv_after}, expected {expected}"
-        assert figure.count() == 1, f"{figure.count()} explorer figures after the move: one should update in place"
+        assert figure.count() == 1, (
+            f"{figure.count()} explorer figures after the move: one should update in place"
+        )
         assert page.get_by_text("Error displaying widget").count() == 0
-        errors = [text for text in console_errors if not any(noise.search(text) for noise in CONSOLE_NOISE)]
+        errors = [
+            text
+            for text in console_errors
+            if not any(noise.search(text) for noise in CONSOLE_NOISE)
+        ]
         assert not errors, f"JavaScript errors in the console: {errors}"
     except BaseException:
         page.screenshot(path=shots["failure"], full_page=True)
-        print(f"screenshot of the failing page: {shots['failure']}\nconsole errors: {console_errors}\n"
-              f"JupyterLab log:\n{lab.log_tail()}")
+        print(
+            f"screenshot of the failing page: {shots['failure']}\nconsole errors: {console_errors}\n"
+            f"JupyterLab log:\n{lab.log_tail()}"
+        )
         raise
     finally:
         print("screenshots:", *(str(path) for path in shots.values() if path.exists()))

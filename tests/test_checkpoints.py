@@ -8,8 +8,9 @@ import fgsm_helpers as fh
 
 def test_round_trip_keeps_weights_and_metadata(tmp_path, random_cnn, tiny_batch):
     path = tmp_path / "model.pt"
-    fh.save_checkpoint(random_cnn, path, {"recipe": "clean", "seed": 0, "epochs": 1,
-                                          "clean_accuracy": 12.5})
+    fh.save_checkpoint(
+        random_cnn, path, {"recipe": "clean", "seed": 0, "epochs": 1, "clean_accuracy": 12.5}
+    )
     model, meta = fh.load_checkpoint(path, "PaperCNN")
     x, _ = tiny_batch
     assert torch.equal(model(x), random_cnn(x))

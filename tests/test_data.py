@@ -70,9 +70,10 @@ def test_truncated_file_is_refused(tmp_path, data_dir):
         fh.load_mnist("test", tmp_path)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"split": "validation"}, "split"),
-                                           ({"subset": 0}, "subset"),
-                                           ({"subset": 20000}, "subset")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"split": "validation"}, "split"), ({"subset": 0}, "subset"), ({"subset": 20000}, "subset")],
+)
 def test_bad_arguments(data_dir, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fh.load_mnist(data_dir=data_dir, **kwargs)
@@ -81,8 +82,14 @@ def test_bad_arguments(data_dir, kwargs, match):
 def test_iterate_batches_covers_everything_once():
     x = torch.arange(10.0).view(10, 1, 1, 1)
     y = torch.arange(10)
-    seen = torch.cat([yb for _, yb in fh.iterate_batches(x, y, 3, shuffle=True,
-                                                         generator=torch.Generator().manual_seed(0))])
+    seen = torch.cat(
+        [
+            yb
+            for _, yb in fh.iterate_batches(
+                x, y, 3, shuffle=True, generator=torch.Generator().manual_seed(0)
+            )
+        ]
+    )
     assert sorted(seen.tolist()) == list(range(10))
     with pytest.raises(ValueError, match="batch_size"):
         next(fh.iterate_batches(x, y, 0))

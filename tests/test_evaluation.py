@@ -10,8 +10,9 @@ def test_gradient_reusing_sweep_equals_per_eps_recomputation(trained_cnn, mnist_
     x, y = mnist_test[0][:600], mnist_test[1][:600]
     curve = fh.robustness_curve(trained_cnn, x, y, EPS, batch_size=250)
     for eps in EPS:
-        x_adv = torch.cat([fh.fgsm(trained_cnn, x[i:i + 250], y[i:i + 250], eps)
-                           for i in range(0, 600, 250)])
+        x_adv = torch.cat(
+            [fh.fgsm(trained_cnn, x[i : i + 250], y[i : i + 250], eps) for i in range(0, 600, 250)]
+        )
         assert curve[eps] == fh.accuracy(trained_cnn, x_adv, y), eps
 
 
@@ -24,8 +25,14 @@ def test_robust_accuracy_not_above_clean(trained_cnn, mnist_test):
     x, y = mnist_test[0][:500], mnist_test[1][:500]
     clean = fh.accuracy(trained_cnn, x, y)
     for attack in ("fgsm", "pgd"):
-        curve = fh.robustness_curve(trained_cnn, x, y, [0.1, 0.3], attack=attack,
-                                    **({"steps": 10} if attack == "pgd" else {}))
+        curve = fh.robustness_curve(
+            trained_cnn,
+            x,
+            y,
+            [0.1, 0.3],
+            attack=attack,
+            **({"steps": 10} if attack == "pgd" else {}),
+        )
         assert all(value <= clean for value in curve.values())
 
 
@@ -64,5 +71,6 @@ def test_flip_matrix_counts_every_image(trained_cnn, mnist_test):
 
 def test_transfer_to_itself_equals_white_box(trained_cnn, mnist_test):
     x, y = mnist_test[0][:300], mnist_test[1][:300]
-    assert fh.evaluation.transfer_accuracy(trained_cnn, trained_cnn, x, y, [0.1, 0.3]) == \
-        fh.robustness_curve(trained_cnn, x, y, [0.1, 0.3])
+    assert fh.evaluation.transfer_accuracy(
+        trained_cnn, trained_cnn, x, y, [0.1, 0.3]
+    ) == fh.robustness_curve(trained_cnn, x, y, [0.1, 0.3])

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 import fgsm_helpers as fh
 
@@ -8,8 +7,16 @@ import fgsm_helpers as fh
 def test_paper_cnn_is_the_papers_network():
     model = fh.PaperCNN()
     assert fh.count_parameters(model) == 4_738_826
-    assert (model.conv1.in_channels, model.conv1.out_channels, model.conv1.kernel_size) == (1, 32, (3, 3))
-    assert (model.conv2.in_channels, model.conv2.out_channels, model.conv2.kernel_size) == (32, 64, (3, 3))
+    assert (model.conv1.in_channels, model.conv1.out_channels, model.conv1.kernel_size) == (
+        1,
+        32,
+        (3, 3),
+    )
+    assert (model.conv2.in_channels, model.conv2.out_channels, model.conv2.kernel_size) == (
+        32,
+        64,
+        (3, 3),
+    )
     assert (model.fc1.in_features, model.fc1.out_features) == (64 * 24 * 24, 128)
     assert (model.fc2.in_features, model.fc2.out_features) == (128, 10)
     assert model.conv1.padding == (0, 0) and model.conv2.padding == (0, 0)

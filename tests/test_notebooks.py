@@ -1,6 +1,7 @@
 """The notebooks' structure: title, badge, setup cell, one parameters cell, clean metadata,
 committed outputs; badges that point at notebooks that exist; the Colab branch of the setup
 cell, run with a stand-in ``google.colab``."""
+
 import json
 import re
 import sys
@@ -27,8 +28,12 @@ def _source(cell):
 
 def test_the_series_is_there():
     names = [p.name for p in NOTEBOOKS]
-    assert names[:4] == ["01_mnist_cnn.ipynb", "02_fgsm_attack.ipynb",
-                         "03_adversarial_training.ipynb", "04_results_comparison.ipynb"]
+    assert names[:4] == [
+        "01_mnist_cnn.ipynb",
+        "02_fgsm_attack.ipynb",
+        "03_adversarial_training.ipynb",
+        "04_results_comparison.ipynb",
+    ]
     assert find_notebooks(REPO / "notebooks") == NOTEBOOKS
 
 
@@ -39,11 +44,17 @@ def test_notebook_structure(path):
     first = _source(cells[0])
     assert first.startswith("# ") and "## What you will learn" in first
     assert len(badges.BADGE_PATTERN.findall(first)) == 1
-    setup = [c for c in cells if c["cell_type"] == "code" and 'IN_COLAB = "google.colab" in sys.modules' in _source(c)]
+    setup = [
+        c
+        for c in cells
+        if c["cell_type"] == "code" and 'IN_COLAB = "google.colab" in sys.modules' in _source(c)
+    ]
     assert len(setup) == 1 and "fh.describe_runtime()" in _source(setup[0])
     parameters = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(parameters) == 1
-    assert {"SEED", "DATA_DIR", "CHECKPOINT_DIR", "OUTPUT_DIR", "DEVICE"} <= notebook_parameters(path)
+    assert {"SEED", "DATA_DIR", "CHECKPOINT_DIR", "OUTPUT_DIR", "DEVICE"} <= notebook_parameters(
+        path
+    )
     assert cells.index(setup[0]) < cells.index(parameters[0])
     text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
     assert "## Exercise" in text and "## Summary" in text
@@ -69,8 +80,12 @@ def test_committed_outputs_are_clean(path):
 
 def test_no_sys_path_hacks_and_no_hard_coded_cuda():
     package = sorted((REPO / "fgsm_helpers").glob("*.py"))
-    scripts = [p for folder in ("benchmarks", "scripts", "tests") for p in sorted((REPO / folder).glob("*.py"))
-               if p.name != "test_notebooks.py"]  # this test names what it looks for
+    scripts = [
+        p
+        for folder in ("benchmarks", "scripts", "tests")
+        for p in sorted((REPO / folder).glob("*.py"))
+        if p.name != "test_notebooks.py"
+    ]  # this test names what it looks for
     for path in NOTEBOOKS + package + scripts:
         text = path.read_text()
         assert "sys.path.insert" not in text and "sys.path.append" not in text, path
@@ -119,11 +134,16 @@ def test_committed_badges_are_what_the_script_writes(tmp_path):
 def test_setup_cell_in_colab_installs_at_the_badge_ref(path, monkeypatch, capsys):
     """Run the setup cell's Colab branch with a stand-in google.colab and IPython."""
     notebook = _load(path)
-    setup = next(_source(c) for c in notebook["cells"]
-                 if c["cell_type"] == "code" and 'IN_COLAB = "google.colab" in sys.modules' in _source(c))
+    setup = next(
+        _source(c)
+        for c in notebook["cells"]
+        if c["cell_type"] == "code" and 'IN_COLAB = "google.colab" in sys.modules' in _source(c)
+    )
     calls = []
     colab = types.ModuleType("google.colab")
-    colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append("widgets"))
+    colab.output = types.SimpleNamespace(
+        enable_custom_widget_manager=lambda: calls.append("widgets")
+    )
     google = types.ModuleType("google")
     google.colab = colab
     monkeypatch.setitem(sys.modules, "google", google)
@@ -145,10 +165,16 @@ def test_setup_cell_outside_colab_installs_nothing(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
     notebook = _load(NOTEBOOKS[0])
-    setup = next(_source(c) for c in notebook["cells"]
-                 if c["cell_type"] == "code" and 'IN_COLAB = "google.colab" in sys.modules' in _source(c))
+    setup = next(
+        _source(c)
+        for c in notebook["cells"]
+        if c["cell_type"] == "code" and 'IN_COLAB = "google.colab" in sys.modules' in _source(c)
+    )
     calls = []
     shell = types.SimpleNamespace(run_line_magic=lambda magic, line: calls.append(magic))
-    exec(compile(TransformerManager().transform_cell(setup), "setup", "exec"), {"get_ipython": lambda: shell})
+    exec(
+        compile(TransformerManager().transform_cell(setup), "setup", "exec"),
+        {"get_ipython": lambda: shell},
+    )
     assert calls == []
     assert re.search(r"Running on local .* device: ", capsys.readouterr().out)

@@ -64,10 +64,15 @@ def test_set_seed_rejects_bad_seeds(bad):
 def _allocator_state(env_value):
     import os
     import subprocess
+
     env = {**os.environ, fh.runtime.ALLOCATOR_ENV: env_value}
-    out = subprocess.run([sys.executable, "-c",
-                          "import fgsm_helpers as fh; print(fh.runtime.allocator_tuned())"],
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import fgsm_helpers as fh; print(fh.runtime.allocator_tuned())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -75,7 +80,9 @@ def test_allocator_tuning_can_be_turned_off():
     assert _allocator_state("0") == "False"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc",
-                    reason="the malloc setting exists only with glibc")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc",
+    reason="the malloc setting exists only with glibc",
+)
 def test_allocator_tuned_on_import_with_glibc():
     assert _allocator_state("1") == "True"

@@ -1,4 +1,5 @@
 """Learning on real MNIST subsets, determinism, adversarial training's effect."""
+
 import pytest
 import torch
 
@@ -13,8 +14,16 @@ def test_learns_mnist_subset(trained_cnn, mnist_test):
 def _train_small(mnist_train, seed, **kwargs):
     fh.set_seed(seed)
     model = fh.PaperCNN()
-    history = fh.train(model, mnist_train[0][:1024], mnist_train[1][:1024], epochs=1,
-                       batch_size=128, seed=seed, progress=False, **kwargs)
+    history = fh.train(
+        model,
+        mnist_train[0][:1024],
+        mnist_train[1][:1024],
+        epochs=1,
+        batch_size=128,
+        seed=seed,
+        progress=False,
+        **kwargs,
+    )
     return model, history
 
 
@@ -35,7 +44,9 @@ def test_adversarial_training_raises_fgsm_accuracy(mnist_train, mnist_test):
     for attack in (None, "fgsm"):
         fh.set_seed(0)
         model = fh.PaperCNN()
-        history = fh.train(model, x, y, epochs=1, attack=attack, train_eps=0.3, seed=0, progress=False)
+        history = fh.train(
+            model, x, y, epochs=1, attack=attack, train_eps=0.3, seed=0, progress=False
+        )
         results[attack] = fh.robustness_curve(model, x_test, y_test, [0.3])[0.3]
         if attack:
             assert "adv_accuracy" in history[0]
@@ -60,19 +71,34 @@ def test_keep_best_restores_best_epoch_and_checkpoints_each_epoch(mnist_train, t
     fh.set_seed(0)
     model = fh.PaperCNN()
     path = tmp_path / "run.pt"
-    history = fh.train(model, mnist_train[0][:512], mnist_train[1][:512], epochs=2, seed=0,
-                       validate=validate, keep_best=True, checkpoint_path=path, progress=False)
+    history = fh.train(
+        model,
+        mnist_train[0][:512],
+        mnist_train[1][:512],
+        epochs=2,
+        seed=0,
+        validate=validate,
+        keep_best=True,
+        checkpoint_path=path,
+        progress=False,
+    )
     assert [h["val_score"] for h in history] == [3.0, 1.0]
     assert all(torch.equal(v, snapshots[0][k]) for k, v in model.state_dict().items())
     _, meta = fh.load_checkpoint(path)
     assert meta["epochs"] == 2 and len(meta["history"]) == 2
 
 
-@pytest.mark.parametrize("kwargs, match", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"),
-                                           ({"attack": "cw"}, "attack"),
-                                           ({"attack": "fgsm", "train_eps": -0.3}, "eps"),
-                                           ({"keep_best": True}, "validate"),
-                                           ({"schedule": "cosine"}, "schedule")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1.0}, "lr"),
+        ({"attack": "cw"}, "attack"),
+        ({"attack": "fgsm", "train_eps": -0.3}, "eps"),
+        ({"keep_best": True}, "validate"),
+        ({"schedule": "cosine"}, "schedule"),
+    ],
+)
 def test_bad_training_arguments(mnist_train, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fh.train(fh.PaperCNN(), mnist_train[0][:64], mnist_train[1][:64], progress=False, **kwargs)
@@ -85,9 +111,19 @@ def test_eps_ramp_and_alpha_ratio_reach_the_attack(mnist_train):
         seen.append((eps, alpha))
         return x.clone()
 
-    fh.train(fh.SmallCNN(), mnist_train[0][:1000], mnist_train[1][:1000], epochs=2, batch_size=100,
-             attack=recording_attack, train_eps=0.3, eps_ramp_epochs=1.0, adv_weight=1.0,
-             attack_kwargs={"alpha_ratio": 0.5}, progress=False)
+    fh.train(
+        fh.SmallCNN(),
+        mnist_train[0][:1000],
+        mnist_train[1][:1000],
+        epochs=2,
+        batch_size=100,
+        attack=recording_attack,
+        train_eps=0.3,
+        eps_ramp_epochs=1.0,
+        adv_weight=1.0,
+        attack_kwargs={"alpha_ratio": 0.5},
+        progress=False,
+    )
     eps_values = [eps for eps, _ in seen]
     assert len(seen) == 20
     assert eps_values[0] == pytest.approx(0.03) and eps_values[9] == pytest.approx(0.3)
@@ -97,16 +133,33 @@ def test_eps_ramp_and_alpha_ratio_reach_the_attack(mnist_train):
 
 
 def test_pgd_training_runs_and_reports_adversarial_accuracy(mnist_train):
-    history = fh.train(fh.SmallCNN(), mnist_train[0][:500], mnist_train[1][:500], epochs=1, batch_size=100,
-                       attack="pgd", train_eps=0.3, adv_weight=1.0, attack_kwargs={"steps": 2, "alpha_ratio": 0.5},
-                       progress=False)
+    history = fh.train(
+        fh.SmallCNN(),
+        mnist_train[0][:500],
+        mnist_train[1][:500],
+        epochs=1,
+        batch_size=100,
+        attack="pgd",
+        train_eps=0.3,
+        adv_weight=1.0,
+        attack_kwargs={"steps": 2, "alpha_ratio": 0.5},
+        progress=False,
+    )
     assert "adv_accuracy" in history[0] and "accuracy" not in history[0]
 
 
 def _one_fgsm_epoch(model, x, y, attack, optimizer_cls=torch.optim.SGD):
     optimizer = optimizer_cls(model.parameters(), lr=0.05)
-    return fh.run_epoch(model, x, y, optimizer=optimizer, attack=attack, batch_size=64,
-                        generator=torch.Generator().manual_seed(0), progress=False)
+    return fh.run_epoch(
+        model,
+        x,
+        y,
+        optimizer=optimizer,
+        attack=attack,
+        batch_size=64,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
 
 
 @pytest.mark.parametrize("architecture", ["PaperCNN", "SmallCNN"])
@@ -131,8 +184,9 @@ def test_shared_pass_fgsm_training_equals_the_general_path(mnist_train, architec
 
 
 def test_shared_pass_is_not_used_for_dropout_models():
-    model = torch.nn.Sequential(fh.models.Normalize(), torch.nn.Flatten(), torch.nn.Dropout(0.5),
-                                torch.nn.Linear(784, 10))
+    model = torch.nn.Sequential(
+        fh.models.Normalize(), torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(784, 10)
+    )
     assert not fh.training.same_in_train_and_eval(model)
     assert fh.training.same_in_train_and_eval(fh.PaperCNN())
     assert fh.training.same_in_train_and_eval(fh.WideCNN())

@@ -1,4 +1,5 @@
 """The epsilon explorer driven from Python: set the sliders, read the figure and the labels."""
+
 import pytest
 import torch
 
@@ -31,8 +32,13 @@ def test_slider_move_changes_figure_and_prediction(trained_cnn, explorer_data):
     assert after["eps"] == pytest.approx(0.4)
     assert after["adversarial_prediction"] != after["label"]
     assert after["clean_prediction"] == before["clean_prediction"]
-    assert not torch.equal(torch.from_numpy(figure_array(before_png)), torch.from_numpy(figure_array(after_png)))
-    assert f"adversarial predicted <b class='adv-pred'>{after['adversarial_prediction']}</b>" in explorer.status.value
+    assert not torch.equal(
+        torch.from_numpy(figure_array(before_png)), torch.from_numpy(figure_array(after_png))
+    )
+    assert (
+        f"adversarial predicted <b class='adv-pred'>{after['adversarial_prediction']}</b>"
+        in explorer.status.value
+    )
     assert (after["x_adv"] - x[index]).abs().max().item() <= 0.4 + 1e-6
 
 
@@ -54,7 +60,9 @@ def test_gradient_sign_is_reused_across_eps(trained_cnn, explorer_data, monkeypa
     explorer = EpsilonExplorer(trained_cnn, x, y)
     calls = []
     original = fh.widgets.fgsm_direction
-    monkeypatch.setattr(fh.widgets, "fgsm_direction", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        fh.widgets, "fgsm_direction", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     for eps in (0.2, 0.3, 0.4):
         explorer.eps_slider.value = eps
     assert calls == []
@@ -70,8 +78,15 @@ def test_model_picker_switches_models(trained_cnn, explorer_data):
     assert explorer.state["model"] == "untrained"
 
 
-@pytest.mark.parametrize("kwargs, match", [({"eps": -0.1}, "eps"), ({"eps_max": 2.0}, "eps_max"),
-                                           ({"eps_step": 0.05}, "eps_step"), ({"index": 99}, "index")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"eps": -0.1}, "eps"),
+        ({"eps_max": 2.0}, "eps_max"),
+        ({"eps_step": 0.05}, "eps_step"),
+        ({"index": 99}, "index"),
+    ],
+)
 def test_bad_explorer_arguments(trained_cnn, explorer_data, kwargs, match):
     x, y = explorer_data
     with pytest.raises(ValueError, match=match):
