@@ -18,6 +18,7 @@ from .attacks import (
     pgd,
     to_pixel_eps,
 )
+from .progress import progress_bar
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
@@ -88,13 +89,11 @@ def robustness_curve(
     correct = torch.zeros(len(eps_list), dtype=torch.long)
     batches = range(0, len(x), batch_size)
     if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(
+        batches = progress_bar(
             batches,
+            total=len(batches),
             desc=f"{attack if isinstance(attack, str) else 'attack'} sweep",
             unit="batch",
-            leave=False,
         )
     with eval_mode(model):
         for start in batches:

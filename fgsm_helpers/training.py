@@ -18,6 +18,7 @@ from .attacks import check_images, check_labels, fgsm, fgsm_random_start, pertur
 from .checkpoints import save_checkpoint
 from .data import iterate_batches, num_batches
 from .models import Normalize, PaperCNN, SmallCNN, WideCNN
+from .progress import progress_bar
 
 ATTACKS_FOR_TRAINING = ("fgsm", "fgsm_rs", "pgd")
 
@@ -156,9 +157,7 @@ def run_epoch(
     batches = iterate_batches(x, y, batch_size, shuffle=training, generator=generator)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(batches, total=total, desc=desc, unit="batch", leave=False)
+        bar = progress_bar(batches, total=total, desc=desc, unit="batch")
         batches = bar
     loss_sum, clean_correct, adv_correct, seen = 0.0, 0, 0, 0
     trace: list[dict[str, float]] = []
