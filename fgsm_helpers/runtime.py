@@ -1,4 +1,8 @@
-"""Where the code runs: device choice, Colab detection, seeds and determinism."""
+"""Where the code runs: device choice, Colab and Kaggle detection, seeds and determinism.
+
+Importing this module changes nothing process-wide; the process-wide settings are explicit
+calls: :func:`tune_cpu_allocator` (glibc malloc) and :func:`set_seed` (deterministic kernels).
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,19 @@ from ._env import (  # noqa: F401
 )
 
 _KNOWN_DEVICE_TYPES = ("cpu", "cuda", "mps")
-# Deterministic cuBLAS needs this before CUDA starts; importing the package comes first.
-os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+CUBLAS_WORKSPACE_ENV = "CUBLAS_WORKSPACE_CONFIG"
+# cuBLAS is deterministic only with a fixed workspace; it reads this once, when CUDA starts.
+_CUBLAS_DETERMINISTIC_WORKSPACE = ":4096:8"
 
 
 def in_colab() -> bool:
     """True when running inside Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def in_kaggle() -> bool:
+    """True when running in a Kaggle notebook (Kaggle sets ``KAGGLE_KERNEL_RUN_TYPE``)."""
+    return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
 
 
 def _mps_available() -> bool:
@@ -72,7 +82,12 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
 def describe_runtime(device: str | torch.device | None = None) -> str:
     """One line saying where the notebook runs, on which device, with how many threads."""
     chosen = get_device(device)
-    where = "Google Colab" if in_colab() else f"local ({platform.system()})"
+    if in_colab():
+        where = "Google Colab"
+    elif in_kaggle():
+        where = "Kaggle"
+    else:
+        where = f"local ({platform.system()})"
     if chosen.type == "cuda":
         name = torch.cuda.get_device_name(chosen)
     elif chosen.type == "mps":
@@ -86,23 +101,45 @@ def describe_runtime(device: str | torch.device | None = None) -> str:
 
 
 def runtime_advice(device: str | torch.device | None = None) -> str | None:
-    """Advice to print when Colab gave a CPU-only runtime; None when there is nothing to say."""
-    if in_colab() and get_device(device).type == "cpu":
+    """How to get a GPU, when Colab or Kaggle gave a CPU-only runtime; else None.
+
+    Locally there is nothing to advise: the CPU is what the machine has.
+
+    >>> runtime_advice("cpu") is None  # on a local machine
+    True
+    """
+    if get_device(device).type != "cpu":
+        return None
+    if in_colab():
         return (
             "This Colab runtime has no GPU. Everything still runs, only slower: for a GPU use "
             "Runtime > Change runtime type > T4 GPU, then run the notebook again."
+        )
+    if in_kaggle():
+        return (
+            "This Kaggle notebook has no GPU. Everything still runs, only slower: for a GPU open "
+            "Settings > Accelerator > GPU T4 x2 (phone-verified accounts), then run it again."
         )
     return None
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed python, numpy and torch; with ``deterministic``, ask torch for deterministic kernels."""
+    """Seed python, numpy and torch; with ``deterministic``, ask torch for deterministic kernels.
+
+    ``deterministic`` also sets ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in ``os.environ`` (unless
+    already set), which deterministic cuBLAS needs. cuBLAS reads it once, when CUDA starts in
+    the process: call ``set_seed`` before the first CUDA tensor (the notebooks do, in their
+    first cells); on a CPU it changes nothing else.
+
+    >>> set_seed(0)
+    """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
+        os.environ.setdefault(CUBLAS_WORKSPACE_ENV, _CUBLAS_DETERMINISTIC_WORKSPACE)
         # warn_only: a few CUDA kernels have no deterministic version; warn, don't crash.
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True

@@ -1,3 +1,6 @@
+import json
+import os
+import subprocess
 import sys
 import types
 
@@ -61,28 +64,61 @@ def test_set_seed_rejects_bad_seeds(bad):
         fh.set_seed(bad)
 
 
-def _allocator_state(env_value):
-    import os
-    import subprocess
+_GLIBC = sys.platform.startswith("linux") and __import__("platform").libc_ver()[0] == "glibc"
 
-    env = {**os.environ, fh.runtime.ALLOCATOR_ENV: env_value}
-    out = subprocess.run(
-        [sys.executable, "-c", "import fgsm_helpers as fh; print(fh.runtime.allocator_tuned())"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+
+def _in_fresh_interpreter(code, **env_changes):
+    """Run ``code`` in a new interpreter; return its stdout (the test fails on its error)."""
+    env = {k: v for k, v in os.environ.items() if k not in env_changes}
+    env.update({k: v for k, v in env_changes.items() if v is not None})
+    completed = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    return out.stdout.strip()
+    return completed.stdout.strip()
+
+
+def test_import_changes_nothing_process_wide():
+    """``import fgsm_helpers`` (and its runtime module) leaves malloc and os.environ alone."""
+    code = (
+        "import os, json\n"
+        "before = dict(os.environ)\n"
+        "import fgsm_helpers as fh\n"
+        "from fgsm_helpers import runtime\n"
+        "print(json.dumps({'tuned': runtime.allocator_tuned(), "
+        "'changed': sorted(set(os.environ.items()) ^ set(before.items()))}))"
+    )
+    result = json.loads(_in_fresh_interpreter(code, FGSM_TUNE_ALLOCATOR=None))
+    assert result == {"tuned": False, "changed": []}
+
+
+@pytest.mark.skipif(not _GLIBC, reason="the malloc setting exists only with glibc")
+def test_explicit_allocator_tuning_takes_effect():
+    code = "import fgsm_helpers as fh\nprint(fh.tune_cpu_allocator(), fh.runtime.allocator_tuned())"
+    assert _in_fresh_interpreter(code, FGSM_TUNE_ALLOCATOR=None) == "True True"
 
 
 def test_allocator_tuning_can_be_turned_off():
-    assert _allocator_state("0") == "False"
+    code = "import fgsm_helpers as fh\nprint(fh.tune_cpu_allocator(), fh.runtime.allocator_tuned())"
+    assert _in_fresh_interpreter(code, FGSM_TUNE_ALLOCATOR="0") == "False False"
 
 
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc",
-    reason="the malloc setting exists only with glibc",
-)
-def test_allocator_tuned_on_import_with_glibc():
-    assert _allocator_state("1") == "True"
+def test_deterministic_seed_sets_the_cublas_workspace(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    fh.set_seed(0, deterministic=False)
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    fh.set_seed(0)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    fh.set_seed(0)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"  # a user's own choice is kept
+
+
+def test_kaggle_detection_and_advice(monkeypatch):
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    assert not fh.in_kaggle()
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    assert fh.in_kaggle()
+    assert "Accelerator" in fh.runtime_advice("cpu")
+    assert "Kaggle" in fh.describe_runtime("cpu")
