@@ -19,7 +19,7 @@ from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .data import load_mnist
 from .evaluation import accuracy, robustness_curve
 from .models import build_model, count_parameters
-from .results import add_records, curve_records, find, load_results
+from .results import add_records, curve_records, find, load_results, make_record, set_section
 from .runtime import set_seed
 from .training import train
 
@@ -59,6 +59,7 @@ RECIPES = {
         "optimizer": "Adam",
     },
 }
+MNIST_TRAIN_IMAGES = 60_000
 _TRAIN_ARGS = (
     "epochs",
     "batch_size",
@@ -90,11 +91,18 @@ def get_model(
     download: bool = False,
     retrain: bool = False,
     progress: bool = True,
+    results_path: str | os.PathLike | None = None,
     **overrides,
 ) -> tuple[nn.Module, dict, str]:
     """``(model, metadata, how)`` for the shared model ``name`` ("baseline", "fgsm_at",
     "fgsm_at_normalized"): loaded from ``checkpoint_dir/name.pt`` when it was trained with the
-    same recipe, else trained now on MNIST and saved there. ``how`` is "loaded" or "trained"."""
+    same recipe, else trained now on MNIST by ``train_shared_model`` and saved there. ``how``
+    is "loaded" or "trained". With ``results_path``, the model card is recorded there either
+    way (and, when trained now, the clean accuracy on the full test set).
+
+    >>> model, meta, how = get_model("baseline", "checkpoints", epochs=1, seed=0)
+    >>> print(describe(meta, how))
+    """
     wanted = recipe(name, **overrides)
     path = Path(checkpoint_dir) / f"{name}.pt"
     if path.is_file() and not retrain:
@@ -104,9 +112,10 @@ def get_model(
             print(f"Ignoring {path}: {err}")
         else:
             if meta.get("recipe") == wanted:
+                if results_path is not None:
+                    set_section(results_path, "models", name, model_card(meta))
                 return model, meta, "loaded"
-            print(f"{path} was trained with another recipe; training {name} again.")
-    set_seed(wanted["seed"])
+            print(f"{path.name} was trained with another recipe; training {name} again.")
     x_train, y_train = load_mnist(
         "train",
         data_dir,
@@ -115,6 +124,54 @@ def get_model(
         seed=wanted["seed"],
         download=download,
     )
+    x_test, y_test = load_mnist("test", data_dir, device=device, download=download)
+    model, meta = train_shared_model(
+        name,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        checkpoint_dir,
+        results_path,
+        device=device,
+        progress=progress,
+        **overrides,
+    )
+    return model, meta, "trained"
+
+
+def train_shared_model(
+    name: str,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    checkpoint_dir: str | os.PathLike,
+    results_path: str | os.PathLike | None = None,
+    *,
+    device="cpu",
+    progress: bool = True,
+    **overrides,
+) -> tuple[nn.Module, dict]:
+    """Train the shared model ``name`` with its recipe (``overrides`` applied), save it as
+    ``checkpoint_dir/name.pt`` with the metadata ``get_model`` looks for, and, with
+    ``results_path``, record its clean test accuracy (percent, on ``x_test``) and its model
+    card in that results file. Returns ``(model, metadata)``.
+
+    ``x_train`` must be the training set the recipe names: all 60,000 images, or the
+    ``train_subset`` drawn by ``load_mnist(..., subset=train_subset, seed=seed)``.
+
+    >>> model, meta = train_shared_model("baseline", x_train, y_train, x_test, y_test,
+    ...                                  "checkpoints", "outputs/results.json", epochs=1)
+    """
+    wanted = recipe(name, **overrides)
+    expected = wanted["train_subset"] or MNIST_TRAIN_IMAGES
+    if len(x_train) != expected or len(y_train) != len(x_train):
+        raise ValueError(
+            f"the recipe of {name} trains on {expected} images (train_subset="
+            f"{wanted['train_subset']}); got {len(x_train)} images and {len(y_train)} labels"
+        )
+    set_seed(wanted["seed"])
     model = build_model(wanted["architecture"]).to(device)
     start = time.perf_counter()
     history = train(
@@ -126,26 +183,56 @@ def get_model(
         **{k: wanted[k] for k in _TRAIN_ARGS if k in wanted},
     )
     seconds = time.perf_counter() - start
-    x_test, y_test = load_mnist("test", data_dir, device=device, download=download)
     meta = save_shared_model(
         model, name, wanted, history, seconds, accuracy(model, x_test, y_test), checkpoint_dir
     )
-    return model, meta, "trained"
+    if results_path is not None:
+        record_model(results_path, name, meta, n_test_images=len(x_test))
+    return model, meta
+
+
+def record_model(
+    results_path: str | os.PathLike, name: str, meta: dict, *, n_test_images: int
+) -> dict:
+    """Record a trained model in ``results_path``: its model card (``model_card(meta)``) and a
+    clean-accuracy record on ``n_test_images`` test images. For any model saved by
+    ``save_shared_model``, e.g. chapter 05's from ``train_with_early_stopping``. Returns the
+    updated results.
+
+    >>> model, history, meta = train_with_early_stopping("pgd_at_smallcnn", "SmallCNN", ...)
+    >>> record_model("outputs/results.json", "pgd_at_smallcnn", meta, n_test_images=10000)
+    """
+    if n_test_images < 1:
+        raise ValueError(f"n_test_images must be at least 1; got {n_test_images}")
+    add_records(
+        results_path,
+        [make_record(name, "none", 0.0, meta["clean_accuracy"], n_images=n_test_images)],
+    )
+    return set_section(results_path, "models", name, model_card(meta))
 
 
 def describe(meta: dict, how: str) -> str:
-    """One sentence on where a model came from, for the notebook to print."""
+    """One sentence on where a model came from, for the notebook to print.
+
+    >>> describe(meta, "loaded")
+    'Loaded from its checkpoint: baseline (PaperCNN, 1 epoch(s) of Adam, clean images only, ...'
+    """
+    if how not in ("loaded", "trained"):
+        raise ValueError(f"how must be 'loaded' or 'trained'; got {how!r}")
     r = meta["recipe"]
-    attack = (
-        "clean images only"
-        if r.get("attack") is None
-        else (
-            f"clean + {r['attack'].upper()} images at eps {r['train_eps']} ({r['eps_units']} units)"
+    if r.get("attack") is None:
+        attack = "clean images only"
+    else:
+        attack = (
+            f"clean + {r['attack'].upper()} images at eps {r['train_eps']} "
+            f"({r.get('eps_units', 'pixel')} units)"
         )
-    )
+    epochs = f"{r['epochs']} epoch(s)"
+    if meta.get("epochs_kept", r["epochs"]) != r["epochs"]:
+        epochs += f", epoch {meta['epochs_kept']} kept,"
     verb = "Loaded from its checkpoint" if how == "loaded" else "Trained now and saved"
     return (
-        f"{verb}: {meta['name']} ({r['architecture']}, {r['epochs']} epoch(s) of {r['optimizer']}, "
+        f"{verb}: {meta['name']} ({r['architecture']}, {epochs} of {r['optimizer']}, "
         f"{attack}, seed {r['seed']}); clean test accuracy {meta['clean_accuracy']:.2f}%, "
         f"trained in {meta['train_seconds']:.0f} s."
     )
