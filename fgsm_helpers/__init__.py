@@ -28,6 +28,7 @@ _SUBMODULES = (
     "results",
     "runner",
     "runtime",
+    "seeds",
     "series",
     "training",
     "widgets",

@@ -1,22 +1,32 @@
 """The batch run: execute the whole series with papermill into one output folder.
 
-``python -m fgsm_helpers run --out DIR [--quick] [-p NAME VALUE ...] [--only 01 02]`` writes
-the executed notebooks, ``DIR/results.json`` (every accuracy measured) and each figure as PNG.
-A failing notebook stops the run with its name and the failing cell; what earlier notebooks
-wrote stays on disk.
+``python -m fgsm_helpers run --out DIR [--quick] [-p NAME VALUE ...] [--only 01 02]`` (or
+``fgsm-series run ...``) writes the executed notebooks, ``DIR/results.json`` (every accuracy
+measured) and each figure as PNG. A failing notebook stops the run with its name and the
+failing cell; what earlier notebooks wrote stays on disk. The same command line has
+``badges`` (see ``badges``) and ``seeds`` (see ``seeds``).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
+import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ._env import DATA_DIR_ENV, QUICK_ENV
+
+SCRIPT_NAME = "fgsm-series"  # the console script (pyproject.toml's [project.scripts])
+MODULE_NAME = "python -m fgsm_helpers"
+# Set through the environment before the notebooks' parameters cell runs, so papermill's
+# injected cell (which comes after it) cannot change it: only --quick can.
+NOT_A_PARAMETER = {"QUICK": "--quick"}
 
 
 def find_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
@@ -71,9 +81,22 @@ def run_series(
     timeout: int | None = 3600,
     progress: bool = True,
 ) -> dict:
-    """Execute the notebooks in order into ``out``; returns ``{notebook: seconds}``."""
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    """Execute the notebooks in order into ``out``; returns ``{notebook: seconds}``.
+
+    Raises ``ValueError`` (before any notebook runs) for an ``out`` that is a file or cannot be
+    written, a parameter no notebook declares, or ``QUICK`` given as a parameter (use
+    ``quick=True``); :class:`SeriesError` when a notebook fails.
+
+    >>> run_series("runs/quick", quick=True, only=["01"])  # doctest: +SKIP
+    {'01_mnist_cnn.ipynb': 41.2, 'total': 41.2}
+    """
+    for name, option in NOT_A_PARAMETER.items():
+        if name in (parameters or {}):
+            raise ValueError(
+                f"{name} cannot be set as a parameter: the notebooks derive their settings "
+                f"from it before papermill's injected cell runs; use {option} instead"
+            )
+    out = prepare_output_dir(out)
     notebooks = find_notebooks(notebook_dir)
     if only:
         notebooks = [p for p in notebooks if any(p.name.startswith(prefix) for prefix in only)]
@@ -111,11 +134,68 @@ def run_series(
                 os.environ[name] = value
 
 
+def prepare_output_dir(out: str | Path) -> Path:
+    """Create ``out`` (and its parents) and check it can be written; returns it absolute.
+
+    Raises ``ValueError`` with a one-line message for a path that is a file, lies under a
+    file, or cannot be created or written.
+
+    >>> prepare_output_dir("runs/quick")  # doctest: +SKIP
+    PosixPath('/home/me/fgsm-notebooks/runs/quick')
+    """
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is an existing file; name a folder (it is created)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {out} cannot be created: {err.strerror or err}") from err
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} is not writable; choose a folder you can write to")
+    return out
+
+
+class _DropPapermillParseWarnings(logging.Filter):
+    """papermill re-reads each parameters cell with a line-based parser only to warn about
+    unknown parameters, and warns about every line it cannot read (a comment holding ``=``,
+    a call with keyword arguments). The runner checks parameter names itself, with Python's
+    own parser (``notebook_parameters``), so those warnings tell the user nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Unable to parse line")
+
+
+@contextlib.contextmanager
+def _quiet_papermill() -> Iterator[None]:
+    logger = logging.getLogger("papermill.translators")
+    drop = _DropPapermillParseWarnings()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def kernel_config():
+    """Configuration for the kernels the runner starts: CurveZMQ transport encryption where
+    the kernelspec supports it (ipykernel 7 declares it), which is also what keeps ipykernel
+    from warning "Kernel is running over TCP without encryption" at every notebook. Empty when
+    this jupyter_client or pyzmq cannot encrypt (then there is no warning to silence either)."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config()
+
+
 def _run_notebooks(
     notebooks: list[Path], out: Path, given: dict, quick: bool, timeout: int | None, progress: bool
 ) -> dict:
     import papermill
 
+    config = kernel_config()
     timings: dict[str, float] = {}
     total_start = time.perf_counter()
     for number, path in enumerate(notebooks, 1):
@@ -128,15 +208,17 @@ def _run_notebooks(
         )
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(path),
-                str(out / path.name),
-                parameters=values,
-                kernel_name="python3",
-                cwd=str(path.parent),
-                progress_bar=progress,
-                execution_timeout=timeout,
-            )
+            with _quiet_papermill():
+                papermill.execute_notebook(
+                    str(path),
+                    str(out / path.name),
+                    parameters=values,
+                    kernel_name="python3",
+                    cwd=str(path.parent),
+                    progress_bar=progress,
+                    execution_timeout=timeout,
+                    config=config,
+                )
         except papermill.PapermillExecutionError as err:
             raise SeriesError(
                 f"{path.name} failed at cell [{err.exec_count}] ({_first_line(out / path.name, err.exec_count)}): "
@@ -171,10 +253,23 @@ class SeriesError(RuntimeError):
     """A notebook of the batch run failed."""
 
 
-def main(argv: list[str] | None = None) -> int:
+def program_name(argv0: str | None = None) -> str:
+    """How the user called the command line, for its usage lines: ``fgsm-series`` when run
+    as the console script, else ``python -m fgsm_helpers``."""
+    name = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    if name.lower().removesuffix(".exe").removesuffix("-script.py") == SCRIPT_NAME:
+        return SCRIPT_NAME
+    return MODULE_NAME
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser (``run``, ``badges``, ``seeds``, ``--version``)."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
-        prog="python -m fgsm_helpers", description="The FGSM notebook series from the command line."
+        prog=prog or program_name(), description="The FGSM notebook series from the command line."
     )
+    parser.add_argument("--version", action="version", version=f"{SCRIPT_NAME} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the whole series with papermill")
     run.add_argument(
@@ -192,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="set a notebook parameter (passed to papermill), e.g. -p EPOCHS 2",
+        help="set a notebook parameter (passed to papermill), e.g. -p EPOCHS 2; "
+        "QUICK is not one: use --quick",
     )
     run.add_argument(
         "--only", nargs="+", help="run only the notebooks whose names start with these"
@@ -200,20 +296,35 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--notebooks", help="folder holding the notebooks (default: ./notebooks)")
     run.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
     badges = commands.add_parser(
-        "badges", help="write the Colab badges into the notebooks and colab_badges.md"
+        "badges", help="write the Colab badges and setup cells into the notebooks"
     )
     badges.add_argument("--repo", required=True, help="GitHub OWNER/NAME")
     badges.add_argument("--ref", default="main", help="branch, tag or commit the badges open")
     badges.add_argument("--root", default=".", help="repository root")
-    args = parser.parse_args(argv)
-    if args.command == "badges":
-        from .badges import write_badges
+    # Listed for --help only: main() hands everything after "seeds" to seeds.main untouched.
+    commands.add_parser(
+        "seeds", add_help=False, help="seed-variance runs (seeds --help lists its options)"
+    )
+    return parser
 
-        for path in write_badges(args.root, args.repo, args.ref):
-            print(f"wrote {path}")
-        return 0
-    parameters = {name: parse_value(value) for name, value in args.parameter}
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: ``fgsm-series`` / ``python -m fgsm_helpers`` (see ``--help``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["seeds"]:
+        from .seeds import main as seeds_main
+
+        return seeds_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command == "badges":
+            from .badges import write_badges
+
+            for path in write_badges(args.root, args.repo, args.ref):
+                print(f"wrote {path}")
+            return 0
+        parameters = {name: parse_value(value) for name, value in args.parameter}
         run_series(
             args.out,
             quick=args.quick,
@@ -223,6 +334,6 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
         )
     except (SeriesError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -1,12 +1,18 @@
-"""The batch run on tiny stand-in notebooks: order, parameters, results on disk, failures."""
+"""The batch run on tiny stand-in notebooks: order, parameters, results on disk, failures;
+the command line: program name, --version, one-line errors, QUICK refused, no warnings, seeds."""
 
 import json
 import os
+import subprocess
+import sys
+import types
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+import fgsm_helpers
 from fgsm_helpers import runner
 
 
@@ -114,3 +120,144 @@ def test_relative_data_dir_reaches_the_kernels_absolute(tmp_path, monkeypatch):
     runner.run_series(out, notebook_dir=folder, progress=False)
     assert (out / "data_dir.txt").read_text() == str((tmp_path / "shared" / "data").resolve())
     assert os.environ["FGSM_DATA_DIR"] == "../shared/data"  # the caller's environment is restored
+
+
+# ------------------------------------------------------------------- the command line
+def _cli(*args, cwd=None):
+    """``python -m fgsm_helpers ARGS`` in a subprocess: (exit code, stdout, stderr)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "fgsm_helpers", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+def test_program_name_follows_the_invocation():
+    assert runner.program_name("/venv/bin/fgsm-series") == "fgsm-series"
+    assert runner.program_name("fgsm-series.exe") == "fgsm-series"  # pip's launcher on Windows
+    assert runner.program_name("/repo/fgsm_helpers/__main__.py") == "python -m fgsm_helpers"
+
+
+def test_usage_lines_name_python_dash_m():
+    code, _, err = _cli("run")
+    assert code == 2
+    assert err.startswith("usage: python -m fgsm_helpers run ")
+
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("fgsm-series")
+
+
+@pytest.mark.skipif(
+    not CONSOLE_SCRIPT.exists(), reason="fgsm-series is not installed beside python"
+)
+def test_console_script_names_itself_in_every_usage_line():
+    top = subprocess.run([str(CONSOLE_SCRIPT), "--help"], capture_output=True, text=True)
+    assert top.returncode == 0 and top.stdout.startswith("usage: fgsm-series ")
+    sub = subprocess.run([str(CONSOLE_SCRIPT), "run"], capture_output=True, text=True)
+    assert sub.returncode == 2 and sub.stderr.startswith("usage: fgsm-series run ")
+    assert "python -m" not in top.stdout + sub.stderr
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"fgsm-series {fgsm_helpers.__version__}\n"
+
+
+def _assert_one_line_error(err, *fragments):
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("python -m fgsm_helpers: error: ")
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_out_that_is_a_file_is_a_one_line_error(series, tmp_path):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    code, _, err = _cli("run", "--out", str(existing), "--notebooks", str(series))
+    assert code == 1
+    _assert_one_line_error(err, str(existing), "existing file")
+    assert existing.read_text() == "keep me"
+
+
+def test_out_under_a_file_is_a_one_line_error(series, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    code, _, err = _cli(
+        "run", "--out", str(tmp_path / "a_file" / "out"), "--notebooks", str(series)
+    )
+    assert code == 1
+    _assert_one_line_error(err, "cannot be created")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write to any folder"
+)
+def test_out_that_is_not_writable_is_a_one_line_error(series, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, _, err = _cli("run", "--out", str(locked), "--notebooks", str(series))
+    finally:
+        locked.chmod(0o700)
+    assert code == 1
+    _assert_one_line_error(err, "not writable")
+
+
+def test_not_writable_folder_is_refused_before_any_notebook(series, tmp_path, monkeypatch):
+    """The same check without needing a non-root user: os.access says no."""
+    monkeypatch.setattr(runner.os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError, match="is not writable"):
+        runner.run_series(tmp_path / "out", notebook_dir=series, progress=False)
+    assert not (tmp_path / "out" / "01_first.ipynb").exists()
+
+
+def test_quick_as_a_parameter_is_refused(series, tmp_path, capsys):
+    code = runner.main(
+        ["run", "--out", str(tmp_path / "out"), "--notebooks", str(series), "-p", "QUICK", "True"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "QUICK" in err and "--quick" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # refused before anything ran or was written
+    with pytest.raises(ValueError, match="use --quick"):
+        runner.run_series(tmp_path / "out", parameters={"QUICK": True}, notebook_dir=series)
+
+
+def test_a_normal_run_prints_no_warnings(tmp_path):
+    """Neither papermill's "Unable to parse line" (a parameters-cell comment with "=") nor
+    ipykernel's "running over TCP without encryption" reaches the user."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(
+        folder / "01_only.ipynb",
+        "print(VALUE)",
+        parameters="QUICK = bool(0)  # True when FGSM_QUICK=1\nVALUE = 1\nOUTPUT_DIR = 'x'",
+    )
+    code, out, err = _cli("run", "--out", str(tmp_path / "out"), "--notebooks", str(folder))
+    assert code == 0, err
+    assert "Series finished" in out
+    assert "Unable to parse" not in err
+    assert "without encryption" not in err
+    assert "WARNING" not in err
+
+
+def test_seeds_forwards_its_arguments(monkeypatch):
+    calls = []
+    stand_in = types.ModuleType("fgsm_helpers.seeds")
+    stand_in.main = lambda argv: calls.append(argv) or 3
+    monkeypatch.setitem(sys.modules, "fgsm_helpers.seeds", stand_in)
+    assert runner.main(["seeds", "--help", "--seeds", "0", "1", "-p", "EPOCHS", "2"]) == 3
+    assert calls == [["--help", "--seeds", "0", "1", "-p", "EPOCHS", "2"]]
+    assert runner.main(["seeds"]) == 3 and calls[-1] == []
+
+
+def test_seeds_is_listed_in_help(capsys):
+    with pytest.raises(SystemExit):
+        runner.main(["--help"])
+    assert "seeds" in capsys.readouterr().out
