@@ -1,7 +1,23 @@
-"""The paper's reported numbers (Lee, "Understanding Adversarial Vulnerabilities and Defenses
-in Machine Learning: A Practical Approach Using FGSM"), as data for every comparison."""
+"""The paper this series reproduces, and its reported numbers as data for every comparison.
+
+Eunjeong Lee. *Understanding Adversarial Vulnerabilities and Defenses in Machine Learning:
+A Practical Approach Using FGSM.* The paper names no venue, year or preprint link; this is its
+full reference as it gives it.
+
+>>> from fgsm_helpers import paper
+>>> paper.TABLE1_FGSM_ACCURACY[0.3]     # percent, the CNN under FGSM at eps 0.3
+67.9
+"""
 
 from __future__ import annotations
+
+PAPER_AUTHORS = ("Eunjeong Lee",)
+PAPER_TITLE = (
+    "Understanding Adversarial Vulnerabilities and Defenses in Machine Learning: "
+    "A Practical Approach Using FGSM"
+)
+#: The full reference, as the paper gives it (no venue, year or link appear in it).
+REFERENCE = f"{', '.join(PAPER_AUTHORS)}. {PAPER_TITLE}. (No venue, year or preprint link given.)"
 
 #: Table 1: clean accuracy of the CNN and its accuracy under FGSM, in percent.
 TABLE1_CLEAN_ACCURACY = 98.88
