@@ -1,8 +1,9 @@
-"""Colab badges and install lines, written from the notebooks' file names (never by hand).
+"""Colab badges and setup cells, written from the notebooks' file names (never by hand).
 
 ``python -m fgsm_helpers badges --repo OWNER/NAME --ref main`` rewrites, in every notebook,
-the badge in the first cell and the ``pip install git+...@REF`` line of the setup cell, and
-writes ``colab_badges.md`` with one badge per notebook.
+the badge in the first cell and the whole setup cell (:func:`setup_cell_source`, which
+installs the package from the same repository and ref as the badge), and writes
+``colab_badges.md`` with one badge per notebook.
 """
 
 from __future__ import annotations
@@ -33,6 +34,76 @@ def install_url(repo: str, ref: str) -> str:
     return f"git+https://github.com/{repo}@{ref}"
 
 
+SETUP_MARKER = 'IN_COLAB = "google.colab" in sys.modules'  # how the setup cell is found
+
+
+def setup_cell_source(repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF) -> str:
+    """The source of every notebook's setup cell, installing from ``repo`` at ``ref``.
+
+    Import first; only when ``fgsm_helpers`` is missing, install it in Colab or Kaggle (and
+    stop with a message naming the repository and ref if pip fails), or tell a local user how
+    to install it. Then Colab's widget manager, the explicit allocator tuning, and one line
+    saying where the notebook runs (with GPU advice for a CPU-only Colab or Kaggle runtime).
+
+    >>> "git+https://github.com/me/fork@v1" in setup_cell_source("me/fork", "v1")
+    True
+    """
+    _check_repo_and_ref(repo, ref)
+    return f"""\
+# Written by `python -m fgsm_helpers badges`: edit fgsm_helpers/badges.py, not this cell.
+import os
+import subprocess
+import sys
+
+IN_COLAB = "google.colab" in sys.modules
+IN_KAGGLE = "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+REPO, REF = "{repo}", "{ref}"  # the same repository and ref as the badge
+
+try:
+    import fgsm_helpers as fh
+except ModuleNotFoundError:
+    if not (IN_COLAB or IN_KAGGLE):
+        raise ModuleNotFoundError(
+            "fgsm_helpers is not installed for this kernel. In a terminal, at the repository's "
+            "root, run `pip install -e .` (or `bash scripts/setup.sh`), then restart the kernel."
+        ) from None
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+https://github.com/{{REPO}}@{{REF}}"],
+        capture_output=True,
+        text=True,
+    )
+    if pip.returncode != 0:
+        print(pip.stderr, file=sys.stderr)
+        raise RuntimeError(
+            f"Could not install fgsm_helpers from the GitHub repository {{REPO}} at ref {{REF}} "
+            "(pip's error is above). Is the repository public (a private fork cannot be installed "
+            "this way) and does the ref exist? In Kaggle, turn on Settings > Internet. Then run "
+            "this cell again."
+        ) from None
+    import importlib
+
+    importlib.invalidate_caches()  # let this kernel see the package pip just installed
+    import fgsm_helpers as fh
+
+if IN_COLAB:
+    from google.colab import output
+
+    output.enable_custom_widget_manager()  # Colab's ipywidgets 7 needs it for the sliders
+
+fh.tune_cpu_allocator()  # reuse freed CPU buffers: about 1.2x faster training
+print(fh.describe_runtime())
+advice = fh.runtime_advice()  # how to get a GPU, on a CPU-only Colab or Kaggle runtime
+if advice:
+    print(advice)"""
+
+
+def _check_repo_and_ref(repo: str, ref: str) -> None:
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        raise ValueError(f"repo must look like OWNER/NAME; got {repo!r}")
+    if not re.fullmatch(r"[\w./-]+", ref):
+        raise ValueError(f"ref must be a branch, tag or commit; got {ref!r}")
+
+
 def _title(notebook: dict, fallback: str) -> str:
     for cell in notebook["cells"]:
         if cell["cell_type"] == "markdown":
@@ -45,12 +116,14 @@ def _title(notebook: dict, fallback: str) -> str:
 def write_badges(
     root: str | Path = ".", repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF
 ) -> list[Path]:
-    """Rewrite badges and install lines in ``root/notebooks/*.ipynb`` and write
-    ``root/colab_badges.md``; returns the files written."""
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
-        raise ValueError(f"repo must look like OWNER/NAME; got {repo!r}")
-    if not re.fullmatch(r"[\w./-]+", ref):
-        raise ValueError(f"ref must be a branch, tag or commit; got {ref!r}")
+    """Rewrite the badge and the setup cell (:func:`setup_cell_source`) of every
+    ``root/notebooks/NN_*.ipynb`` and write ``root/colab_badges.md``; returns the files written.
+
+    The setup cell is the one code cell containing ``IN_COLAB = "google.colab" in sys.modules``;
+    a notebook without exactly one such cell, or without a badge, is a ``ValueError``.
+    """
+    _check_repo_and_ref(repo, ref)
+    setup_source = setup_cell_source(repo, ref)
     root = Path(root)
     notebooks = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
@@ -64,11 +137,21 @@ def write_badges(
         if not BADGE_PATTERN.search(text):
             raise ValueError(f"{path.name}: the first cell has no Colab badge to rewrite")
         first["source"] = BADGE_PATTERN.sub(lambda _, badge=badge: badge, text)
+        setup_cells = [
+            cell
+            for cell in notebook["cells"]
+            if cell["cell_type"] == "code" and SETUP_MARKER in "".join(cell["source"])
+        ]
+        if len(setup_cells) != 1:
+            raise ValueError(
+                f"{path.name}: expected one setup cell (a code cell with {SETUP_MARKER!r}); "
+                f"found {len(setup_cells)}"
+            )
+        setup_cells[0]["source"] = setup_source
         for cell in notebook["cells"]:
-            if cell["cell_type"] == "code" and "git+https://github.com/" in "".join(cell["source"]):
-                cell["source"] = INSTALL_PATTERN.sub(
-                    install_url(repo, ref), "".join(cell["source"])
-                )
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and cell is not setup_cells[0] and "git+" in source:
+                cell["source"] = INSTALL_PATTERN.sub(install_url(repo, ref), source)
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
         written.append(path)
         rows.append(f"| {path.stem[:2]} | {_title(notebook, path.stem)} | {badge} |")

@@ -1,21 +1,24 @@
 """The notebooks' structure: title, badge, setup cell, one parameters cell, clean metadata,
-committed outputs; badges that point at notebooks that exist; the Colab branch of the setup
-cell, run with a stand-in ``google.colab``."""
+committed outputs; badges that point at notebooks that exist; the generated setup cell, run in
+a fresh interpreter under stand-ins for Colab, Kaggle and a local kernel, with the package
+installed or missing and a pip that succeeds or fails."""
 
 import json
+import os
+import platform
 import re
+import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
-from IPython.core.inputtransformer2 import TransformerManager
 
 from fgsm_helpers import badges
 from fgsm_helpers.runner import find_notebooks, notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 
 def _load(path):
@@ -106,7 +109,7 @@ def test_every_badge_points_at_an_existing_notebook():
         assert (REPO / relative).is_file(), f"badge points at a missing notebook: {relative}"
 
 
-def test_badge_script_rewrites_badges_and_install_lines(tmp_path):
+def test_badge_script_rewrites_badges_and_setup_cells(tmp_path):
     (tmp_path / "notebooks").mkdir()
     for path in NOTEBOOKS:
         (tmp_path / "notebooks" / path.name).write_text(path.read_text())
@@ -115,10 +118,19 @@ def test_badge_script_rewrites_badges_and_install_lines(tmp_path):
     for path in (tmp_path / "notebooks").glob("*.ipynb"):
         text = path.read_text()
         assert badges.badge_targets(text) == [("someone/fork", "v1.2", f"notebooks/{path.name}")]
-        assert "git+https://github.com/someone/fork@v1.2" in text
+        assert _setup_source(_load(path)) == badges.setup_cell_source("someone/fork", "v1.2")
         assert badges.DEFAULT_REPO not in text
     with pytest.raises(ValueError, match="repo"):
         badges.write_badges(tmp_path, "not a repo", "main")
+
+
+def test_badge_script_needs_exactly_one_setup_cell(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    notebook = _load(NOTEBOOKS[0])
+    notebook["cells"] = [c for c in notebook["cells"] if badges.SETUP_MARKER not in _source(c)]
+    (tmp_path / "notebooks" / NOTEBOOKS[0].name).write_text(json.dumps(notebook))
+    with pytest.raises(ValueError, match="expected one setup cell"):
+        badges.write_badges(tmp_path, "someone/fork", "v1.2")
 
 
 def test_committed_badges_are_what_the_script_writes(tmp_path):
@@ -130,51 +142,151 @@ def test_committed_badges_are_what_the_script_writes(tmp_path):
     assert (tmp_path / "colab_badges.md").read_text() == (REPO / "colab_badges.md").read_text()
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_setup_cell_in_colab_installs_at_the_badge_ref(path, monkeypatch, capsys):
-    """Run the setup cell's Colab branch with a stand-in google.colab and IPython."""
-    notebook = _load(path)
-    setup = next(
+def _setup_source(notebook):
+    return next(
         _source(c)
         for c in notebook["cells"]
-        if c["cell_type"] == "code" and 'IN_COLAB = "google.colab" in sys.modules' in _source(c)
+        if c["cell_type"] == "code" and badges.SETUP_MARKER in _source(c)
     )
-    calls = []
-    colab = types.ModuleType("google.colab")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_setup_cells_are_what_the_script_writes(path):
+    """The setup cell is generated (``python -m fgsm_helpers badges``), at the badge's ref."""
+    notebook = _load(path)
+    repo, ref, _ = badges.badge_targets(_source(notebook["cells"][0]))[0]
+    assert _setup_source(notebook) == badges.setup_cell_source(repo, ref)
+
+
+# A stand-in runtime for the generated setup cell, run in a fresh interpreter: a fake
+# google.colab (COLAB), Kaggle's environment variable (set by the test), fgsm_helpers missing
+# until "pip" runs (MISSING), and a pip that records its command and exits with PIP_EXIT.
+_STAND_IN = """\
+import json, subprocess, sys, types
+
+config = json.loads(sys.argv[1])
+calls = []
+if config["colab"]:
+    google, colab = types.ModuleType("google"), types.ModuleType("google.colab")
     colab.output = types.SimpleNamespace(
         enable_custom_widget_manager=lambda: calls.append("widgets")
     )
-    google = types.ModuleType("google")
     google.colab = colab
-    monkeypatch.setitem(sys.modules, "google", google)
-    monkeypatch.setitem(sys.modules, "google.colab", colab)
-    shell = types.SimpleNamespace(run_line_magic=lambda magic, line: calls.append((magic, line)))
-    code = TransformerManager().transform_cell(setup)
-    exec(compile(code, str(path), "exec"), {"get_ipython": lambda: shell})
-    repo, ref, _ = badges.badge_targets(_source(notebook["cells"][0]))[0]
-    pip_calls = [c for c in calls if isinstance(c, tuple) and c[0] == "pip"]
-    assert pip_calls == [("pip", f'install -q "git+https://github.com/{repo}@{ref}"')]
-    assert "widgets" in calls
-    printed = capsys.readouterr().out
+    sys.modules.update({"google": google, "google.colab": colab})
+if config["missing"]:
+    sys.modules["fgsm_helpers"] = None  # import fails with ModuleNotFoundError
+
+
+real_run = subprocess.run
+
+
+def fake_pip(command, **kwargs):
+    if list(command[1:3]) != ["-m", "pip"]:
+        return real_run(command, **kwargs)  # e.g. platform.processor()'s uname
+    calls.append(command)
+    if config["pip_exit"] == 0:
+        del sys.modules["fgsm_helpers"]  # "installed": the real package imports again
+    return subprocess.CompletedProcess(command, config["pip_exit"], "", "ERROR: no such ref\\n")
+
+
+subprocess.run = fake_pip
+try:
+    exec(compile(config["source"], "setup_cell", "exec"), {"__name__": "__main__"})
+finally:
+    tuned = "fgsm_helpers._env" in sys.modules and sys.modules["fgsm_helpers._env"]._allocator_tuned
+    print("CALLS " + json.dumps({"calls": calls, "tuned": tuned}))
+"""
+
+
+def _run_setup_cell(tmp_path, *, colab=False, kaggle=False, missing=False, pip_exit=0):
+    """Run ``setup_cell_source("someone/fork", "v1.2")`` under a stand-in runtime; returns
+    (exit code, what it printed, its stderr, its pip commands and widget calls, allocator tuned)."""
+    script = tmp_path / "stand_in.py"
+    script.write_text(_STAND_IN)
+    config = {
+        "source": badges.setup_cell_source("someone/fork", "v1.2"),
+        "colab": colab,
+        "missing": missing,
+        "pip_exit": pip_exit,
+    }
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("COLAB_RELEASE_TAG", "KAGGLE_KERNEL_RUN_TYPE", "FGSM_TUNE_ALLOCATOR")
+    }
+    if kaggle:
+        env["KAGGLE_KERNEL_RUN_TYPE"] = "Interactive"
+    completed = subprocess.run(
+        [sys.executable, str(script), json.dumps(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    printed, _, record = completed.stdout.rpartition("CALLS ")
+    record = json.loads(record)
+    return completed.returncode, printed, completed.stderr, record["calls"], record["tuned"]
+
+
+PIP_COMMAND = [
+    sys.executable,
+    "-m",
+    "pip",
+    "install",
+    "-q",
+    "git+https://github.com/someone/fork@v1.2",
+]
+
+
+def test_setup_cell_locally_with_the_package_installs_nothing(tmp_path):
+    code, printed, err, calls, tuned = _run_setup_cell(tmp_path)
+    assert code == 0, err
+    assert calls == []
+    assert re.search(r"Running on local .* device: ", printed)
+    assert "GPU" not in printed  # no advice for a local CPU
+    assert tuned == _GLIBC  # the explicit allocator tuning ran
+
+
+def test_setup_cell_locally_without_the_package_says_how_to_install(tmp_path):
+    code, printed, err, calls, _ = _run_setup_cell(tmp_path, missing=True)
+    assert code != 0 and calls == []  # never pip-installs into a local environment
+    assert "ModuleNotFoundError" in err and "pip install -e ." in err
+    assert "scripts/setup.sh" in err
+
+
+def test_setup_cell_in_colab_with_the_package_skips_the_install(tmp_path):
+    code, printed, err, calls, _ = _run_setup_cell(tmp_path, colab=True)
+    assert code == 0, err
+    assert calls == ["widgets"]
+    assert "Google Colab" in printed
+
+
+def test_setup_cell_in_colab_installs_from_the_badge_repo_and_ref(tmp_path):
+    code, printed, err, calls, _ = _run_setup_cell(tmp_path, colab=True, missing=True)
+    assert code == 0, err
+    assert calls == [PIP_COMMAND, "widgets"]
     assert "Google Colab" in printed
     if "cuda" not in printed:
-        assert "no GPU" in printed  # the advice for a CPU-only Colab runtime
+        assert "Runtime > Change runtime type" in printed  # how to get a GPU in Colab
 
 
-def test_setup_cell_outside_colab_installs_nothing(monkeypatch, capsys):
-    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
-    notebook = _load(NOTEBOOKS[0])
-    setup = next(
-        _source(c)
-        for c in notebook["cells"]
-        if c["cell_type"] == "code" and 'IN_COLAB = "google.colab" in sys.modules' in _source(c)
+def test_setup_cell_in_kaggle_installs_and_advises(tmp_path):
+    code, printed, err, calls, _ = _run_setup_cell(tmp_path, kaggle=True, missing=True)
+    assert code == 0, err
+    assert calls == [PIP_COMMAND]  # no Colab widget manager in Kaggle
+    assert "Running on Kaggle" in printed
+    if "cuda" not in printed:
+        assert "Settings > Accelerator" in printed  # how to get a GPU in Kaggle
+
+
+@pytest.mark.parametrize("runtime", ["colab", "kaggle"])
+def test_setup_cell_stops_when_the_install_fails(tmp_path, runtime):
+    code, printed, err, calls, _ = _run_setup_cell(
+        tmp_path, colab=runtime == "colab", kaggle=runtime == "kaggle", missing=True, pip_exit=1
     )
-    calls = []
-    shell = types.SimpleNamespace(run_line_magic=lambda magic, line: calls.append(magic))
-    exec(
-        compile(TransformerManager().transform_cell(setup), "setup", "exec"),
-        {"get_ipython": lambda: shell},
-    )
-    assert calls == []
-    assert re.search(r"Running on local .* device: ", capsys.readouterr().out)
+    assert code != 0 and calls == [PIP_COMMAND]
+    assert "ERROR: no such ref" in err  # pip's own error is shown
+    error = err.strip().splitlines()[-1]
+    assert error.startswith("RuntimeError: ")
+    assert "someone/fork" in error and "v1.2" in error and "Internet" in error
+    assert "Running on" not in printed  # it stopped: no runtime line after a failed install
