@@ -1,4 +1,5 @@
-"""``python -m fgsm_helpers run --out DIR``: the series' batch run (see ``runner``)."""
+"""``python -m fgsm_helpers`` (the ``fgsm-series`` console script runs the same ``main``):
+``run`` (the batch run), ``badges`` (badges and setup cells), ``seeds``; see ``runner``."""
 
 import sys
 
