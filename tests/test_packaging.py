@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata as metadata
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -213,3 +214,23 @@ def test_version_is_written_once():
     attr = PYPROJECT["tool"]["setuptools"]["dynamic"]["version"]["attr"]
     assert attr == "fgsm_helpers.__version__"
     assert metadata.version("fgsm_helpers") == fgsm_helpers.__version__
+
+
+def collected_notebook_items(*args: str) -> list[str]:
+    """Test ids pytest collects from notebooks/ with ``args`` (collection only: nothing runs)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode in (0, 5), result.stdout[-2000:] + result.stderr[-2000:]
+    return [line for line in result.stdout.splitlines() if ".ipynb::" in line]
+
+
+def test_plain_pytest_does_not_collect_notebooks():
+    addopts = PYPROJECT["tool"]["pytest"]["ini_options"]["addopts"].split()
+    assert not {"--nbval", "--nbval-lax"} & set(addopts), "nbval's mode is the caller's choice"
+    assert collected_notebook_items("notebooks") == []
+    assert collected_notebook_items("notebooks", "--nbval-lax")  # and collected when asked for
