@@ -13,10 +13,35 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attacks import fgsm_direction, perturb, to_pixel_eps
+from .attacks import EPS_UNITS, fgsm_direction, perturb, to_pixel_eps
+from .data import MNIST_STD
 from .evaluation import predict_proba
 
 CLASSES = list(range(10))
+#: Pixel eps from which the flat-gray attack reaches every image (the accuracy ceiling applies).
+CEILING_FROM_PIXEL_EPS = 0.5
+_CAPTION_INCHES = 0.35  # room kept under the axes for the one-line caption
+_PAPER_MARKERS = ("X", "P", "*", "d")
+_PAPER_SPARE_COLORS = ("black", "dimgray", "saddlebrown", "darkviolet")
+
+
+def add_caption(fig: matplotlib.figure.Figure, caption: str | None) -> None:
+    """Lay ``fig`` out without overlaps and write ``caption`` (one line: what to see) under
+    its axes, in the figure itself so that a saved PNG carries it. ``None`` or "": no caption.
+    """
+    if caption:
+        if "\n" in caption:
+            raise ValueError(f"a caption is one line; got {caption!r}")
+        fig.text(0.5, 0.08 / fig.get_figheight(), caption, ha="center", va="bottom", fontsize=9)
+        fig.tight_layout(rect=(0, _CAPTION_INCHES / fig.get_figheight(), 1, 1))
+    else:
+        fig.tight_layout()
+
+
+def caption_of(fig: matplotlib.figure.Figure) -> str | None:
+    """The caption ``add_caption`` wrote on ``fig`` (None when it has none)."""
+    texts = [t.get_text() for t in fig.texts if t.get_position()[1] < 0.5 / fig.get_figheight()]
+    return texts[0] if texts else None
 
 
 def save_figure(
@@ -37,8 +62,10 @@ def plot_digit_grid(
     rows: int = 3,
     cols: int = 8,
     title: str | None = None,
+    caption: str | None = "Each digit with its true label; with predictions, red marks a mistake.",
 ) -> matplotlib.figure.Figure:
-    """A grid of digits with their labels (and predictions, wrong ones in red)."""
+    """A grid of digits with their labels (and predictions, wrong ones in red), ``caption``
+    under it."""
     count = min(rows * cols, len(x))
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows))
     for i, ax in enumerate(np.ravel(axes)):
@@ -54,12 +81,15 @@ def plot_digit_grid(
         ax.set_title(label, fontsize=9, color=color)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    add_caption(fig, caption)
     return fig
 
 
 def plot_training_curves(
-    histories: Mapping[str, Sequence[dict]], title: str = "Training"
+    histories: Mapping[str, Sequence[dict]],
+    title: str = "Training",
+    caption: str | None = "Running means over the epoch: loss falls and accuracy rises as the "
+    "model learns; dashed: accuracy on the attacked batch.",
 ) -> matplotlib.figure.Figure:
     """Loss and accuracy during training, for one or more runs of ``train``."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -85,8 +115,16 @@ def plot_training_curves(
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    add_caption(fig, caption)
     return fig
+
+
+def _check_curve(name: str, curve: Mapping[float, float]) -> None:
+    if not curve:
+        raise ValueError(f"curve {name!r} holds no points; expected {{eps: accuracy %}}")
+    bad = [a for a in curve.values() if not 0 <= a <= 100]
+    if bad:
+        raise ValueError(f"curve {name!r}: accuracies must be percentages in [0, 100]; got {bad}")
 
 
 def plot_accuracy_vs_eps(
@@ -95,45 +133,108 @@ def plot_accuracy_vs_eps(
     ceiling: float | None = None,
     eps_units: str = "pixel",
     title: str = "Accuracy under attack",
+    *,
+    pgd: Mapping[str, Mapping[float, float]] | None = None,
+    pgd_label: str = "PGD",
+    caption: str | None = "Accuracy as eps grows: the lower a curve, the weaker the model "
+    "against the attack.",
 ) -> matplotlib.figure.Figure:
-    """Accuracy (%) against eps for each curve; the paper's points as markers; an optional
-    horizontal ceiling (the best any classifier can do against the flat-gray attack)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    markers = iter("osD^vP*X")
+    """Accuracy (%) against eps: one solid line per curve of ours.
+
+    ``paper``: the paper's series, dotted with their own markers; the i-th paper series is
+    drawn in the colour of our i-th curve (same model, same colour; ours solid, the paper's
+    dotted). ``pgd``: PGD curves keyed by the names in ``curves``, dashed in the colour of
+    that model's (FGSM) curve. ``ceiling``: the best accuracy any classifier can keep against
+    the flat-gray attack (``fh.attacks.accuracy_ceiling`` of the labels of the images
+    plotted), drawn from pixel eps 0.5, where that attack reaches every image. With
+    ``eps_units="normalized"`` a second axis on top reads eps in pixel units
+    (``eps * 0.3081``). ``caption``: one line under the figure.
+
+    >>> plot_accuracy_vs_eps({"baseline": fgsm}, pgd={"baseline": pgd_40}, pgd_label="PGD-40",
+    ...                      ceiling=fh.attacks.accuracy_ceiling(y_test[:500]))
+    """
+    if eps_units not in EPS_UNITS:
+        raise ValueError(f"eps_units must be 'pixel' or 'normalized'; got {eps_units!r}")
+    if not curves:
+        raise ValueError("curves must hold at least one {eps: accuracy %} curve")
+    pgd = pgd or {}
+    unknown = set(pgd) - set(curves)
+    if unknown:
+        raise ValueError(f"pgd curves {sorted(unknown)} have no FGSM curve of the same name")
+    for name, curve in [*curves.items(), *pgd.items(), *(paper or {}).items()]:
+        _check_curve(name, curve)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    markers = iter("osD^vh<>")
+    colors = {}
     for name, curve in curves.items():
         eps = sorted(curve)
-        ax.plot(eps, [curve[e] for e in eps], marker=next(markers, "o"), label=name)
-    for name, points in (paper or {}).items():
+        label = f"{name}: FGSM" if name in pgd else name
+        (line,) = ax.plot(eps, [curve[e] for e in eps], marker=next(markers, "o"), label=label)
+        colors[name] = line.get_color()
+        if name in pgd:
+            eps = sorted(pgd[name])
+            ax.plot(
+                eps,
+                [pgd[name][e] for e in eps],
+                linestyle="--",
+                marker=line.get_marker(),
+                markerfacecolor="none",
+                color=line.get_color(),
+                label=f"{name}: {pgd_label}",
+            )
+    ours = list(colors.values())
+    for index, (name, points) in enumerate((paper or {}).items()):
         eps = sorted(points)
         ax.plot(
             eps,
             [points[e] for e in eps],
             linestyle=":",
-            marker="x",
+            marker=_PAPER_MARKERS[index % len(_PAPER_MARKERS)],
             markersize=8,
-            color="gray" if "without" in name or "CNN+FGSM" == name else "black",
+            color=ours[index] if index < len(ours) else _PAPER_SPARE_COLORS[index % 4],
             label=name,
         )
+    eps_max = max(max(c) for c in [*curves.values(), *pgd.values(), *(paper or {}).values()])
     if ceiling is not None:
-        ax.axhline(ceiling, color="crimson", linestyle="--", linewidth=1)
+        if not 0 <= ceiling <= 100:
+            raise ValueError(f"ceiling must be a percentage in [0, 100]; got {ceiling}")
+        start = CEILING_FROM_PIXEL_EPS / (MNIST_STD if eps_units == "normalized" else 1.0)
+        if eps_max <= start:
+            raise ValueError(
+                f"the ceiling applies from eps {start:.3g} ({eps_units} units) but the curves "
+                f"stop at {eps_max:g}; pass ceiling=None"
+            )
+        ax.hlines(ceiling, start, eps_max, color="crimson", linestyle="-.", linewidth=1.2)
         ax.text(
-            ax.get_xlim()[1],
+            eps_max,
             ceiling + 1.5,
-            f"ceiling {ceiling:.2f}% for eps >= 0.5 (flat gray)",
+            f"ceiling {ceiling:.2f}% (flat gray, eps >= {start:.2g})",
             color="crimson",
             ha="right",
             fontsize=8,
         )
     ax.set(xlabel=f"eps ({eps_units} units)", ylabel="accuracy (%)", ylim=(-2, 102), title=title)
+    if eps_units == "normalized":
+        top = ax.secondary_xaxis(
+            "top", functions=(lambda e: e * MNIST_STD, lambda e: e / MNIST_STD)
+        )
+        top.set_xlabel("the same eps in pixel units (x 0.3081)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    add_caption(fig, caption)
     return fig
 
 
 def _prediction_text(probs: torch.Tensor) -> str:
     label = int(probs.argmax())
     return f"{label} ({100 * float(probs[label]):.0f}%)"
+
+
+def perturbation_title(eps: float, eps_units: str = "pixel") -> str:
+    """The perturbation panel's title: eps in its units and, for normalized, in pixels."""
+    if eps_units == "normalized":
+        return f"x_adv - x: eps {eps:.2f} normalized\n= {to_pixel_eps(eps, eps_units):.3f} pixel"
+    return f"x_adv - x: eps {eps:.2f} (pixel)"
 
 
 def draw_attack_panels(
@@ -144,19 +245,38 @@ def draw_attack_panels(
     probs_clean: torch.Tensor,
     probs_adv: torch.Tensor,
     label: int,
+    *,
+    perturbation_limit: float,
+    eps_units: str = "pixel",
+    colorbar: bool = True,
 ) -> dict:
     """Draw original / perturbation / adversarial / class probabilities on four axes and
-    return the artists, so a widget can update them in place."""
+    return the artists, so a widget can update them in place.
+
+    The perturbation ``x_adv - image`` is drawn in pixel units on one fixed colour scale,
+    ``[-perturbation_limit, +perturbation_limit]`` (e.g. the largest pixel eps shown), so a
+    larger eps looks stronger; red brightens a pixel, blue darkens it. ``colorbar`` adds the
+    scale beside the panel.
+    """
+    if not perturbation_limit > 0:
+        raise ValueError(
+            f"perturbation_limit must be a pixel eps > 0 (the colour scale's end); "
+            f"got {perturbation_limit}"
+        )
     ax_orig, ax_pert, ax_adv, ax_prob = axes
     perturbation = (x_adv - image)[0].cpu()
-    scale = max(float(perturbation.abs().max()), 1e-8)
     artists = {
         "original": ax_orig.imshow(image[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1),
         "perturbation": ax_pert.imshow(
-            (perturbation / scale).numpy(), cmap="seismic", vmin=-1, vmax=1
+            perturbation.numpy(), cmap="seismic", vmin=-perturbation_limit, vmax=perturbation_limit
         ),
         "adversarial": ax_adv.imshow(x_adv[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1),
     }
+    if colorbar:
+        bar = ax_pert.figure.colorbar(artists["perturbation"], ax=ax_pert, fraction=0.046, pad=0.03)
+        bar.ax.tick_params(labelsize=7)
+        bar.set_label("pixel change", fontsize=7)
+        artists["colorbar"] = bar
     for ax in (ax_orig, ax_pert, ax_adv):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -164,7 +284,7 @@ def draw_attack_panels(
         f"original: label {label}\npred {_prediction_text(probs_clean)}", fontsize=9
     )
     artists["title_perturbation"] = ax_pert.set_title(
-        f"perturbation, eps={eps:.2f}\n(scaled to be visible)", fontsize=9
+        perturbation_title(eps, eps_units), fontsize=9
     )
     artists["title_adversarial"] = ax_adv.set_title(
         f"adversarial\npred {_prediction_text(probs_adv)}", fontsize=9
@@ -189,11 +309,21 @@ def plot_adversarial_gallery(
     eps_list: Sequence[float],
     index: int = 0,
     eps_units: str = "pixel",
+    title: str | None = None,
+    caption: str | None = "One digit, one row per eps; the perturbation is on one colour scale, "
+    "so a larger eps looks stronger.",
 ) -> matplotlib.figure.Figure:
-    """For one image, a row per eps: original, perturbation, adversarial, class probabilities."""
+    """For one image, a row per eps: original, perturbation (one colour scale for all rows,
+    up to the largest pixel eps), adversarial, class probabilities."""
+    if len(eps_list) == 0:
+        raise ValueError("eps_list must hold at least one eps")
+    if not 0 <= index < len(x):
+        raise ValueError(f"index must lie in 0..{len(x) - 1}; got {index}")
     image, label = x[index : index + 1], y[index : index + 1]
     direction = fgsm_direction(model, image, label)
     probs_clean = predict_proba(model, image)[0]
+    pixel_eps = [to_pixel_eps(eps, eps_units) for eps in eps_list]
+    limit = max(max(pixel_eps), 1e-3)
     fig, axes = plt.subplots(
         len(eps_list),
         4,
@@ -201,12 +331,22 @@ def plot_adversarial_gallery(
         gridspec_kw={"width_ratios": [1, 1, 1, 2]},
         squeeze=False,
     )
-    for row, eps in zip(axes, eps_list):
-        x_adv = perturb(image, direction, to_pixel_eps(eps, eps_units))
+    for row, eps, eps_pixel in zip(axes, eps_list, pixel_eps):
+        x_adv = perturb(image, direction, eps_pixel)
         draw_attack_panels(
-            row, image[0], x_adv[0], eps, probs_clean, predict_proba(model, x_adv)[0], int(label)
+            row,
+            image[0],
+            x_adv[0],
+            eps,
+            probs_clean,
+            predict_proba(model, x_adv)[0],
+            int(label),
+            perturbation_limit=limit,
+            eps_units=eps_units,
         )
-    fig.tight_layout()
+    if title:
+        fig.suptitle(title)
+    add_caption(fig, caption)
     return fig
 
 
@@ -217,6 +357,8 @@ def plot_image_gallery(
     eps_list: Sequence[float],
     n_images: int = 6,
     eps_units: str = "pixel",
+    caption: str | None = "Read down a column: the same digit at growing eps, and when its "
+    "prediction turns red.",
 ) -> matplotlib.figure.Figure:
     """Rows: eps values; columns: test images; each tile is the FGSM image with the
     predicted label and its confidence (red when wrong)."""
@@ -241,14 +383,19 @@ def plot_image_gallery(
             if column == 0:
                 ax.set_ylabel(f"eps={eps:g}")
     fig.suptitle("FGSM images: predicted label (confidence); red = fooled", fontsize=10)
-    fig.tight_layout()
+    add_caption(fig, caption)
     return fig
 
 
 def plot_flip_matrix(
-    matrix: torch.Tensor, title: str = "Where attacked digits go"
+    matrix: torch.Tensor,
+    title: str = "Where attacked digits go",
+    caption: str | None = "Off the diagonal: the digits the attack moved, and the class each "
+    "one went to.",
 ) -> matplotlib.figure.Figure:
     """Row: true class; column: predicted class after the attack (counts)."""
+    if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square (classes x classes); got {tuple(matrix.shape)}")
     fig, ax = plt.subplots(figsize=(5.5, 4.8))
     image = ax.imshow(matrix.cpu().numpy(), cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix.cpu().numpy()):
@@ -270,7 +417,7 @@ def plot_flip_matrix(
         title=title,
     )
     fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
+    add_caption(fig, caption)
     return fig
 
 
@@ -328,22 +475,28 @@ def plot_held_out(
     eps: float,
     pgd_steps: int,
     title: str = "Held-out accuracy per epoch",
+    caption: str | None = "Solid FGSM, dashed PGD, one colour per model: FGSM rising while PGD "
+    "falls is catastrophic overfitting.",
 ) -> matplotlib.figure.Figure:
-    """PGD (solid) and FGSM (dashed) accuracy on held-out images after every epoch; a circle
-    marks the epoch early stopping kept. FGSM up while PGD falls: catastrophic overfitting."""
+    """FGSM (solid) and PGD (dashed) accuracy on held-out images after every epoch, one colour
+    per model (as in ``plot_accuracy_vs_eps``); a circle marks the epoch early stopping kept.
+    FGSM up while PGD falls: catastrophic overfitting."""
+    if not histories:
+        raise ValueError("histories must hold at least one training history")
     fig, ax = plt.subplots(figsize=(7.5, 4))
     for label, history in histories.items():
         epochs = [h["epoch"] for h in history]
         (line,) = ax.plot(
-            epochs, [h["val_score"] for h in history], marker="o", label=f"{label}: PGD-{pgd_steps}"
+            epochs, [h["val_fgsm"] for h in history], marker="o", label=f"{label}: FGSM"
         )
         ax.plot(
             epochs,
-            [h["val_fgsm"] for h in history],
-            marker="x",
+            [h["val_score"] for h in history],
+            marker="o",
+            markerfacecolor="none",
             linestyle="--",
             color=line.get_color(),
-            label=f"{label}: FGSM",
+            label=f"{label}: PGD-{pgd_steps}",
         )
         kept = [h for h in history if h.get("kept")]
         if kept:
@@ -359,14 +512,17 @@ def plot_held_out(
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    add_caption(fig, caption)
     return fig
 
 
 def plot_histograms(
-    values: Mapping[str, torch.Tensor], xlabel: str, title: str
+    values: Mapping[str, torch.Tensor],
+    xlabel: str,
+    title: str,
+    caption: str | None = None,
 ) -> matplotlib.figure.Figure:
-    """One step histogram per named set of values."""
+    """One step histogram per named set of values; ``caption`` (one line) under it."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.hist(
         [v.cpu().numpy() for v in values.values()],
@@ -377,5 +533,5 @@ def plot_histograms(
     )
     ax.set(xlabel=xlabel, ylabel="images", title=title)
     ax.legend()
-    fig.tight_layout()
+    add_caption(fig, caption)
     return fig
