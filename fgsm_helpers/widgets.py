@@ -1,5 +1,9 @@
-"""The epsilon explorer: sliders for eps and the test image, a model picker, and one figure
-(original, perturbation, adversarial image, class probabilities) updated in place.
+"""The epsilon explorer: sliders for eps and the test image, a units switch, a model picker,
+and one figure (original, perturbation, adversarial image, class probabilities) updated in place.
+
+The units switch is the lesson of chapter 02: the same slider value is a pixel eps (added to
+images in [0, 1]) or a normalized eps (added after normalization, ``eps_pixel = eps * 0.3081``),
+and the status line says both.
 
 Works with ipywidgets 7.7 (what Colab ships) and 8: the figure is rendered to PNG into a single
 ``ipywidgets.Image``, so a slider move replaces that image instead of stacking a new figure,
@@ -18,20 +22,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attacks import check_images, check_labels, fgsm_direction, perturb, to_pixel_eps
+from .attacks import EPS_UNITS, check_images, check_labels, fgsm_direction, perturb, to_pixel_eps
+from .data import MNIST_STD
 from .evaluation import predict_proba
-from .plots import draw_attack_panels
+from .plots import draw_attack_panels, perturbation_title
 
 CSS_FIGURE = "fgsm-explorer-figure"
 CSS_STATUS = "fgsm-explorer-status"
 
 
 class EpsilonExplorer:
-    """Interactive FGSM on one test image at a time.
+    """Interactive FGSM on one test image at a time, for every model in ``models``.
 
-    >>> explorer = EpsilonExplorer({"baseline": model}, x_test[:200], y_test[:200])
-    >>> explorer            # in a notebook: the sliders and the figure
-    >>> explorer.eps_slider.value = 0.3; explorer.state["adversarial_prediction"]
+    ``eps_units`` is where the units switch starts; ``eps_max`` is the slider's end, and the
+    perturbation panel's colour scale is fixed to it in pixel units for every eps and unit.
+
+    >>> explorer = EpsilonExplorer({"baseline": model, "fgsm_at": defended}, x_test[:200],
+    ...                            y_test[:200])
+    >>> explorer            # in a notebook: the sliders, the switch and the figure
+    >>> explorer.eps_slider.value = 0.3; explorer.units.value = "normalized"
+    >>> explorer.state["pixel_eps"], explorer.state["adversarial_prediction"]
     """
 
     def __init__(
@@ -44,6 +54,7 @@ class EpsilonExplorer:
         eps_max: float = 0.8,
         eps_step: float = 0.01,
         index: int = 0,
+        eps_units: str = "pixel",
     ) -> None:
         if isinstance(models, nn.Module):
             models = {"model": models}
@@ -51,8 +62,12 @@ class EpsilonExplorer:
             raise ValueError("models must hold at least one model")
         check_images(x)
         check_labels(y, len(x), 10)
+        if eps_units not in EPS_UNITS:
+            raise ValueError(f"eps_units must be 'pixel' or 'normalized'; got {eps_units!r}")
         to_pixel_eps(eps)
         to_pixel_eps(eps_max, name="eps_max")
+        if not 0 < eps_max or eps > eps_max:
+            raise ValueError(f"eps must lie in [0, eps_max] with eps_max > 0; got {eps}, {eps_max}")
         if not 0 < eps_step <= 0.01:
             raise ValueError(f"eps_step must lie in (0, 0.01]; got {eps_step}")
         if not 0 <= index < len(x):
@@ -76,7 +91,15 @@ class EpsilonExplorer:
         self.index_slider = widgets.IntSlider(
             value=index, min=0, max=len(x) - 1, description="test image"
         )
+        self.units = widgets.ToggleButtons(
+            options=list(EPS_UNITS),
+            value=eps_units,
+            description="eps units",
+            tooltips=["eps added to pixels in [0, 1]", "eps added after normalization (x 0.3081)"],
+        )
         self.model_picker = widgets.Dropdown(options=list(self.models), description="model")
+        # one colour scale for every eps and unit: the slider's end, read in pixel units
+        self.perturbation_limit = eps_max
         self.image = widgets.Image(format="png")
         self.image.add_class(CSS_FIGURE)
         self.status = widgets.HTML()
@@ -84,18 +107,19 @@ class EpsilonExplorer:
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.eps_slider, self.index_slider, self.model_picker]),
+                self.units,
                 self.image,
                 self.status,
             ]
         )
 
         self.fig, axes = plt.subplots(
-            1, 4, figsize=(12, 3.0), gridspec_kw={"width_ratios": [1, 1, 1, 2]}
+            1, 4, figsize=(12, 3.4), gridspec_kw={"width_ratios": [1, 1, 1, 2]}
         )
         plt.close(self.fig)  # never shown by the backend: only rendered into self.image
         self.axes = axes
         self._artists: dict | None = None
-        for control in (self.eps_slider, self.index_slider, self.model_picker):
+        for control in (self.eps_slider, self.index_slider, self.model_picker, self.units):
             control.observe(self._on_change, names="value")
         self.update()
 
@@ -118,24 +142,43 @@ class EpsilonExplorer:
 
     def update(self) -> None:
         """Recompute for the current slider values and redraw the one figure in place."""
-        name, index, eps = (
+        name, index, eps, units = (
             self.model_picker.value,
             self.index_slider.value,
             float(self.eps_slider.value),
+            self.units.value,
         )
+        pixel_eps = to_pixel_eps(eps, units)
         model = self.models[name]
         direction, probs_clean = self._cached(name, index)
         image = self.x[index : index + 1]
-        x_adv = perturb(image, direction, eps)
+        x_adv = perturb(image, direction, pixel_eps)
         probs_adv = predict_proba(model, x_adv)[0]
         label = int(self.y[index])
         if self._artists is None:
             self._artists = draw_attack_panels(
-                self.axes, image[0], x_adv[0], eps, probs_clean, probs_adv, label
+                self.axes,
+                image[0],
+                x_adv[0],
+                eps,
+                probs_clean,
+                probs_adv,
+                label,
+                perturbation_limit=self.perturbation_limit,
+                eps_units=units,
             )
-            self.fig.subplots_adjust(left=0.02, right=0.98, top=0.8, bottom=0.16, wspace=0.25)
+            self.fig.subplots_adjust(left=0.02, right=0.98, top=0.8, bottom=0.24, wspace=0.3)
+            self.fig.text(
+                0.5,
+                0.015,
+                f"The perturbation is in pixel units on one colour scale, "
+                f"+/-{self.perturbation_limit:g} for every eps: red brightens a pixel, blue "
+                f"darkens it.",
+                ha="center",
+                fontsize=9,
+            )
         else:
-            self._redraw(image[0], x_adv[0], eps, probs_clean, probs_adv, label)
+            self._redraw(image[0], x_adv[0], eps, units, probs_clean, probs_adv, label)
         buffer = io.BytesIO()
         self.fig.savefig(buffer, format="png", dpi=80)
         self.image.value = buffer.getvalue()
@@ -145,6 +188,8 @@ class EpsilonExplorer:
             "model": name,
             "index": index,
             "eps": eps,
+            "eps_units": units,
+            "pixel_eps": pixel_eps,
             "label": label,
             "clean_prediction": clean_pred,
             "clean_confidence": float(probs_clean[clean_pred]),
@@ -153,19 +198,21 @@ class EpsilonExplorer:
             "x_adv": x_adv[0],
         }
         verdict = "fooled" if adv_pred != label else "still right"
+        if units == "normalized":
+            both = f"eps = {eps:.2f} normalized = <b>{pixel_eps:.3f}</b> pixel"
+        else:
+            both = f"eps = <b>{eps:.2f}</b> pixel = {eps / MNIST_STD:.2f} normalized"
         self.status.value = (
-            f"<b>{name}</b>, eps = {eps:.2f}: label {label}, "
+            f"<b>{name}</b>, {both}: label {label}, "
             f"original predicted <b>{clean_pred}</b> ({100 * float(probs_clean[clean_pred]):.0f}%), "
             f"adversarial predicted <b class='adv-pred'>{adv_pred}</b> "
             f"({100 * float(probs_adv[adv_pred]):.0f}%): {verdict}"
         )
 
-    def _redraw(self, image, x_adv, eps, probs_clean, probs_adv, label) -> None:
+    def _redraw(self, image, x_adv, eps, units, probs_clean, probs_adv, label) -> None:
         artists = self._artists
-        perturbation = (x_adv - image)[0].cpu()
-        scale = max(float(perturbation.abs().max()), 1e-8)
         artists["original"].set_data(image[0].cpu().numpy())
-        artists["perturbation"].set_data((perturbation / scale).numpy())
+        artists["perturbation"].set_data((x_adv - image)[0].cpu().numpy())
         artists["adversarial"].set_data(x_adv[0].cpu().numpy())
         for bar, value in zip(artists["bars_clean"], probs_clean.cpu().numpy()):
             bar.set_height(float(value))
@@ -175,9 +222,7 @@ class EpsilonExplorer:
         artists["title_original"].set_text(
             f"original: label {label}\npred {clean_pred} ({100 * float(probs_clean[clean_pred]):.0f}%)"
         )
-        artists["title_perturbation"].set_text(
-            f"perturbation, eps={eps:.2f}\n(scaled to be visible)"
-        )
+        artists["title_perturbation"].set_text(perturbation_title(eps, units))
         artists["title_adversarial"].set_text(
             f"adversarial\npred {adv_pred} ({100 * float(probs_adv[adv_pred]):.0f}%)"
         )
@@ -193,16 +238,37 @@ class EpsilonExplorer:
 
 
 def explorer_static_figure(
-    model: nn.Module,
+    models: Mapping[str, nn.Module] | nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     index: int = 0,
     eps_list=(0.0, 0.1, 0.2, 0.3),
-):
-    """The explorer's panels for a few eps values, as one static figure (for GitHub, papermill)."""
+    eps_units: str = "pixel",
+) -> dict:
+    """The explorer's panels at a few eps values, one static figure per model, for readers
+    without a kernel (GitHub, nbviewer) and for papermill: ``{model name: figure}``.
+
+    >>> for name, fig in explorer_static_figure({"baseline": model}, x_test, y_test).items():
+    ...     fh.plots.save_figure(fig, "outputs", f"02_explorer_{name}")
+    """
     from .plots import plot_adversarial_gallery
 
-    return plot_adversarial_gallery(model, x, y, eps_list, index=index)
+    if isinstance(models, nn.Module):
+        models = {"model": models}
+    if not models:
+        raise ValueError("models must hold at least one model")
+    return {
+        name: plot_adversarial_gallery(
+            model,
+            x,
+            y,
+            eps_list,
+            index=index,
+            eps_units=eps_units,
+            title=f"{name}: FGSM on test image {index}, eps in {eps_units} units",
+        )
+        for name, model in models.items()
+    }
 
 
 def figure_array(png: bytes) -> np.ndarray:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import fgsm_helpers as fh
-from fgsm_helpers.widgets import EpsilonExplorer, figure_array
+from fgsm_helpers.widgets import EpsilonExplorer, explorer_static_figure, figure_array
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +93,44 @@ def test_bad_explorer_arguments(trained_cnn, explorer_data, kwargs, match):
         EpsilonExplorer(trained_cnn, x, y, **kwargs)
     with pytest.raises(ValueError, match="models"):
         EpsilonExplorer({}, x, y)
+
+
+def test_units_switch_changes_how_eps_is_read(trained_cnn, explorer_data):
+    x, y = explorer_data
+    explorer = EpsilonExplorer({"baseline": trained_cnn}, x, y, eps=0.3)
+    assert explorer.state["pixel_eps"] == pytest.approx(0.3)
+    assert "eps = <b>0.30</b> pixel = 0.97 normalized" in explorer.status.value
+    explorer.units.value = "normalized"
+    assert explorer.state["eps_units"] == "normalized"
+    assert explorer.state["pixel_eps"] == pytest.approx(0.3 * 0.3081)
+    assert "eps = 0.30 normalized = <b>0.092</b> pixel" in explorer.status.value
+    assert (explorer.state["x_adv"] - x[0]).abs().max().item() <= 0.3 * 0.3081 + 1e-6
+    with pytest.raises(ValueError, match="eps_units"):
+        EpsilonExplorer(trained_cnn, x, y, eps_units="percent")
+
+
+def test_perturbation_panel_keeps_one_colour_scale(trained_cnn, explorer_data):
+    x, y = explorer_data
+    explorer = EpsilonExplorer(trained_cnn, x, y, eps=0.05, eps_max=0.6)
+    panel = explorer._artists["perturbation"]
+    assert panel.get_clim() == (-0.6, 0.6)
+    small = abs(panel.get_array()).max()
+    explorer.eps_slider.value = 0.4
+    assert panel.get_clim() == (-0.6, 0.6)
+    assert abs(panel.get_array()).max() > small  # a larger eps is drawn stronger, not rescaled
+    assert "colorbar" in explorer._artists
+
+
+def test_explorer_offers_every_model_and_a_static_figure_for_each(trained_cnn, explorer_data):
+    x, y = explorer_data
+    torch.manual_seed(0)
+    models = {"baseline": trained_cnn, "fgsm_at": fh.PaperCNN().eval()}
+    explorer = EpsilonExplorer(models, x, y)
+    assert list(explorer.model_picker.options) == ["baseline", "fgsm_at"]
+    figures = explorer_static_figure(models, x, y, eps_list=(0.0, 0.2))
+    assert list(figures) == ["baseline", "fgsm_at"]
+    for name, fig in figures.items():
+        assert len(fig.axes) == 2 * 4 + 2  # two rows of four panels, a colour bar per row
+        assert fig._suptitle.get_text().startswith(name)
+    with pytest.raises(ValueError, match="models"):
+        explorer_static_figure({}, x, y)
