@@ -380,7 +380,7 @@ def _check_normalize(answer: Any) -> Result:
     for message, candidate in candidates.items():
         if torch.allclose(out, candidate, atol=1e-4):
             return incorrect(message)
-    if torch.allclose(out, (x - out.new_tensor(x.mean())) / x.std(), atol=1e-3):
+    if torch.allclose(out, (x - x.mean()) / x.std(), atol=1e-3):
         return incorrect(
             "you used this batch's own mean and std; use MNIST's fixed 0.1307 and 0.3081 "
             "so that every image is normalized the same way."
@@ -1214,7 +1214,10 @@ chapter05 = Chapter(
         labels (y=None); both scored against y. Answer: predicted minus true, in points.
         """,
         _check_label_leak,
-        "fh.accuracy(model, fh.fgsm(model, x, None, 0.1), y) - fh.accuracy(model, fh.fgsm(model, x, y, 0.1), y)",
+        """
+        Attack twice with fh.fgsm at eps 0.1: once with the labels y, once with None (the
+        model's own predictions). Score both with fh.accuracy against y, and subtract.
+        """,
         label_leak_solution,
         """
         Kurakin et al. (2017) saw FGSM-trained models score *higher* under FGSM with the true
@@ -1231,7 +1234,7 @@ chapter05 = Chapter(
         shows the images to the *target*. What is the target's accuracy (percent)?
         """,
         _check_transfer,
-        "x_adv = fh.fgsm(source, x, y, 0.1); fh.accuracy(target, x_adv, y).",
+        "Craft the images with fh.fgsm on the source model; score them with fh.accuracy on the target.",
         transfer_solution,
         """
         Compare with the white-box number (fh.fgsm on the target itself). A defence is measured

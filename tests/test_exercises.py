@@ -341,3 +341,21 @@ def test_first_500_ceiling_is_real_mnist(y_test):
 
 def test_fc1_count_matches_the_model():
     assert fh.count_parameters(fh.PaperCNN().fc1) == exercises.fc1_parameters_solution()
+
+
+# The placeholder answers of the notebooks' exercise cells: each must print a hint, not raise.
+PLACEHOLDERS = [
+    (chapter01.q2, lambda x: x),
+    (chapter02.q1, lambda model, x, y, eps: x.clone()),
+    (chapter03.q1, lambda model, x, y, eps: None),
+    (chapter03.q2, lambda model, optimizer, x, y, eps: 0.0),
+    (chapter04.q1, lambda model, x, x_adv, y, eps, alpha: x_adv.clone()),
+    (chapter04.q2, lambda y: 0.0),
+]
+
+
+@pytest.mark.parametrize(("exercise", "stub"), PLACEHOLDERS, ids=[e.name for e, _ in PLACEHOLDERS])
+def test_notebook_placeholder_stub_gets_a_hint(exercise, stub, capsys):
+    ok, out = _check(exercise, stub, capsys)
+    assert ok is False
+    assert out.startswith("Incorrect: ") and "raised" not in out
