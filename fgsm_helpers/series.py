@@ -223,10 +223,10 @@ def describe(meta: dict, how: str) -> str:
     if r.get("attack") is None:
         attack = "clean images only"
     else:
-        attack = (
-            f"clean + {r['attack'].upper()} images at eps {r['train_eps']} "
-            f"({r.get('eps_units', 'pixel')} units)"
-        )
+        attack = f"{r['attack'].upper()} images"
+        if "train_eps" in r:  # chapter 05's recipes may leave the eps to the attack's defaults
+            attack += f" at eps {r['train_eps']} ({r.get('eps_units', 'pixel')} units)"
+        attack = "clean + " + attack if r.get("adv_weight", 0.5) < 1 else attack + " only"
     epochs = f"{r['epochs']} epoch(s)"
     if meta.get("epochs_kept", r["epochs"]) != r["epochs"]:
         epochs += f", epoch {meta['epochs_kept']} kept,"

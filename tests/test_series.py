@@ -88,6 +88,24 @@ def test_describe_says_where_the_model_came_from():
     assert series.describe(meta, "trained").startswith("Trained now and saved")
     with pytest.raises(ValueError, match="how must be"):
         series.describe(meta, "cached")
+    early_stopped = {
+        **meta,
+        "name": "fgsm_rs_smallcnn",
+        "recipe": {
+            "architecture": "SmallCNN",
+            "optimizer": "Adam",
+            "seed": 0,
+            "epochs": 10,
+            "attack": "fgsm_rs",
+            "train_eps": 0.3,
+            "adv_weight": 1.0,
+        },
+        "epochs_kept": 4,
+    }
+    text = series.describe(early_stopped, "trained")
+    assert (
+        "10 epoch(s), epoch 4 kept, of Adam, FGSM_RS images at eps 0.3 (pixel units) only" in text
+    )
 
 
 def test_fingerprint_changes_with_values_dtype_and_shape():
