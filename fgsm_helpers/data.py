@@ -33,10 +33,30 @@ class MNISTDataError(RuntimeError):
     """The MNIST files are missing, unreadable or do not match their checksums."""
 
 
+def default_data_dir() -> Path:
+    """The per-user cache folder used when neither ``data_dir`` nor ``$FGSM_DATA_DIR`` is set.
+
+    ``$XDG_CACHE_HOME/fgsm_helpers`` when ``XDG_CACHE_HOME`` is an absolute path (the XDG rule),
+    else ``~/.cache/fgsm_helpers``. It is absolute, so it does not depend on the folder a kernel
+    starts in, and it lies outside any source tree, so a download never lands in a clone.
+
+    >>> default_data_dir()          # e.g. PosixPath('/home/student/.cache/fgsm_helpers')
+    """
+    cache_home = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache_home) if os.path.isabs(cache_home) else Path.home() / ".cache"
+    return base / "fgsm_helpers"
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data directory: the argument, else ``$FGSM_DATA_DIR``, else ``./data``."""
+    """The data directory, absolute: the argument, else ``$FGSM_DATA_DIR``, else
+    :func:`default_data_dir` (``~/.cache/fgsm_helpers``).
+
+    A relative argument or ``$FGSM_DATA_DIR`` is taken from the current working directory.
+
+    >>> resolve_data_dir("../shared/data")     # e.g. PosixPath('/work/shared/data')
+    """
     if data_dir is None or str(data_dir) == "":
-        data_dir = os.environ.get(DATA_DIR_ENV) or "data"
+        data_dir = os.environ.get(DATA_DIR_ENV) or default_data_dir()
     return Path(data_dir).expanduser().resolve()
 
 
@@ -98,7 +118,8 @@ def load_mnist(
     """Load an MNIST split as tensors: images (N, 1, 28, 28) float32 in [0, 1], labels (N,) int64.
 
     ``data_dir``: the folder holding ``MNIST/raw/*-ubyte`` (argument, else ``$FGSM_DATA_DIR``,
-    else ``./data``). ``download=True`` fetches the files only when they are missing.
+    else the per-user cache ``~/.cache/fgsm_helpers``, see :func:`default_data_dir`).
+    ``download=True`` fetches the files only when they are missing.
     ``subset=n`` returns ``n`` images drawn without replacement with ``seed``.
 
     >>> x_test, y_test = load_mnist("test", "../shared/data")

@@ -1,10 +1,13 @@
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 import fgsm_helpers as fh
-from fgsm_helpers.data import MNIST_MD5, verify_mnist_files
+from fgsm_helpers.data import MNIST_MD5, default_data_dir, resolve_data_dir, verify_mnist_files
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_test_split_shapes_range_and_labels(mnist_test):
@@ -28,6 +31,53 @@ def test_data_dir_from_environment(monkeypatch, data_dir):
     monkeypatch.setenv("FGSM_DATA_DIR", str(data_dir))
     x, _ = fh.load_mnist("test", subset=10)
     assert x.shape == (10, 1, 28, 28)
+
+
+def test_default_data_dir_is_the_xdg_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("FGSM_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert default_data_dir() == tmp_path / "cache" / "fgsm_helpers"
+    assert resolve_data_dir() == (tmp_path / "cache" / "fgsm_helpers").resolve()
+
+
+@pytest.mark.parametrize("xdg_cache_home", [None, "", "relative/cache"])
+def test_default_data_dir_falls_back_to_home_cache(monkeypatch, tmp_path, xdg_cache_home):
+    """Unset, empty or relative XDG_CACHE_HOME (the XDG rule: ignore a relative one)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if xdg_cache_home is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg_cache_home)
+    assert default_data_dir() == tmp_path / ".cache" / "fgsm_helpers"
+
+
+def test_default_data_dir_ignores_the_working_folder_and_the_source_tree(monkeypatch, tmp_path):
+    monkeypatch.delenv("FGSM_DATA_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    seen = set()
+    for folder in (REPO, REPO / "notebooks", tmp_path):
+        monkeypatch.chdir(folder)
+        seen.add(resolve_data_dir())
+    (where,) = seen
+    assert where == (tmp_path / "home" / ".cache" / "fgsm_helpers").resolve()
+    assert not where.is_relative_to(REPO)
+
+
+def test_missing_default_data_names_the_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("FGSM_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(fh.MNISTDataError, match="FGSM_DATA_DIR") as info:
+        fh.load_mnist("test")
+    assert str(tmp_path / "fgsm_helpers" / "MNIST" / "raw") in str(info.value)
+    assert not (tmp_path / "fgsm_helpers").exists(), "a failed load must not create folders"
+
+
+def test_relative_data_dir_is_taken_from_the_working_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FGSM_DATA_DIR", "mnist")
+    assert resolve_data_dir() == (tmp_path / "mnist").resolve()
+    assert resolve_data_dir("other") == (tmp_path / "other").resolve()
 
 
 def test_seeded_subset_repeats_and_differs_by_seed(data_dir):
