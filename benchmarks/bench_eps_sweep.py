@@ -52,6 +52,8 @@ DEFAULT_EPS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 TARGET_VS_TORCHATTACKS = 2.5
 TARGET_VS_TUTORIAL = 8.0
 
+fh.tune_cpu_allocator()  # as the notebooks' setup cell does: training and sweeps reuse buffers
+
 
 # ------------------------------------------------------------------------------- the three
 def sweep_ours(model, x, y, eps_list, batch_size):
