@@ -242,6 +242,16 @@ def test_eps_slider_rerenders_the_explorer(lab, browser, small_run):
         assert figure.count() == 1, (
             f"{figure.count()} explorer figures after the move: one should update in place"
         )
+        # The units switch: the same slider value, now read as a normalized eps (x 0.3081).
+        src_pixel = figure.get_attribute("src")
+        page.locator(".widget-toggle-buttons .widget-toggle-button", has_text="normalized").click()
+        in_pixels = f"eps = {EPS_END:.2f} normalized = {EPS_END * fh.MNIST_STD:.3f} pixel"
+        switched = wait_until(
+            page,
+            lambda: in_pixels in status.inner_text() and figure.get_attribute("src") != src_pixel,
+            timeout=60,
+        )
+        assert switched, f"the units switch did not re-read eps: status {status.inner_text()!r}"
         assert page.get_by_text("Error displaying widget").count() == 0
         errors = [
             text
