@@ -1,0 +1,472 @@
+"""The seed study: chapter 04's Tables 1 and 2 for several training seeds, so that a verdict
+is stated only as far as it holds for every seed.
+
+For each seed the three shared models (``baseline``, ``fgsm_at``, ``fgsm_at_normalized``, the
+default recipes of :mod:`fgsm_helpers.series` with that seed) are trained, and FGSM accuracy
+(true labels, images clamped to [0, 1]) is measured at eps 0 and at the paper's eps 0.1-0.8:
+the baseline in both units, each defended model in its own units (``fgsm_at`` in pixel units,
+``fgsm_at_normalized`` in normalized units), as chapter 04 does. The study is a JSON file,
+saved after every seed and resumed from it.
+
+>>> study = run_seed_study([0, 1], "study.json", quick=True)   # about a minute on 2 cores
+>>> summarize(study)[0]      # {"model": "baseline", "units": "pixel", "eps": 0.0, "mean": ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import paper
+
+#: The committed study (full configuration, five seeds), shipped as package data.
+STUDY_PATH = Path(__file__).resolve().parent / "study" / "seed_study.json"
+
+#: Which units each model is attacked in: the baseline in both, each defence in its own.
+MODEL_UNITS = {
+    "baseline": ("pixel", "normalized"),
+    "fgsm_at": ("pixel",),
+    "fgsm_at_normalized": ("normalized",),
+}
+#: Each protocol's defended model (chapter 04's ``PROTOCOLS``).
+PROTOCOLS = {"pixel": "fgsm_at", "normalized": "fgsm_at_normalized"}
+#: eps 0 (clean) and the paper's Table 2 eps; Table 1's eps (0.1-0.3) are among them.
+EPS_LIST = (0.0, *paper.TABLE2_EPS)
+#: Settings of the quick configuration (tests, smoke runs).
+QUICK_TRAIN_SUBSET = 2000
+QUICK_TEST_SUBSET = 500
+
+
+def _configuration(quick: bool) -> dict:
+    return {
+        "quick": quick,
+        "train_images": QUICK_TRAIN_SUBSET if quick else 60000,
+        "test_images": QUICK_TEST_SUBSET if quick else 10000,
+        "eps": list(EPS_LIST),
+        "attack": "FGSM, true labels, images clamped to [0, 1]",
+        "models": {name: list(units) for name, units in MODEL_UNITS.items()},
+    }
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seeds must be non-negative integers; got {seed!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct; got {seeds}")
+    return seeds
+
+
+def _write_atomic(study: dict, path: Path) -> None:
+    """Write ``study`` to a temporary file beside ``path``, then rename it over ``path``: an
+    interruption leaves either the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(study, file, indent=1)
+            file.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _new_study(quick: bool, command: str) -> dict:
+    import torch
+
+    return {
+        "description": (
+            "Chapter 04's Tables 1 and 2 for several training seeds: FGSM accuracy (%) of the "
+            "shared models, the baseline in both eps units, each defence in its own units."
+        ),
+        "command": command,
+        "configuration": _configuration(quick),
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seeds": [],
+        "summary": [],
+    }
+
+
+def _study_seed(
+    seed: int, *, data_dir, device, quick: bool, progress: bool, log: Callable[[str], None]
+) -> dict:
+    """Train the three shared models with ``seed`` and measure their FGSM curves."""
+    from .data import load_mnist
+    from .evaluation import robustness_curve
+    from .series import get_model
+
+    x_test, y_test = load_mnist(
+        "test", data_dir, device=device, subset=QUICK_TEST_SUBSET if quick else None, seed=seed
+    )
+    entry = {"seed": seed, "models": {}, "rows": []}
+    for name, units_list in MODEL_UNITS.items():
+        start = time.perf_counter()
+        # A throwaway checkpoint folder: the study never touches the chapters' checkpoints,
+        # and retrain=True so that every model is trained with exactly its seed's recipe.
+        with tempfile.TemporaryDirectory() as checkpoint_dir:
+            model, meta, _ = get_model(
+                name,
+                checkpoint_dir,
+                data_dir=data_dir,
+                device=device,
+                retrain=True,
+                progress=False,
+                seed=seed,
+                train_subset=QUICK_TRAIN_SUBSET if quick else None,
+            )
+        model.eval()
+        for units in units_list:
+            curve = robustness_curve(model, x_test, y_test, EPS_LIST, eps_units=units)
+            entry["rows"] += [
+                {"model": name, "units": units, "eps": eps, "accuracy": curve[eps]}
+                for eps in EPS_LIST
+            ]
+        seconds = time.perf_counter() - start
+        entry["models"][name] = {
+            "clean_accuracy_full_test_set": meta["clean_accuracy"],
+            "train_seconds": meta["train_seconds"],
+            "seconds_with_evaluation": round(seconds, 1),
+        }
+        if progress:
+            clean = next(
+                r["accuracy"] for r in entry["rows"] if r["model"] == name and r["eps"] == 0.0
+            )
+            log(
+                f"seed {seed} | {name:18s} | clean {clean:.2f}% | trained in "
+                f"{meta['train_seconds']:.0f} s, {seconds:.0f} s with evaluation"
+            )
+    return entry
+
+
+def run_seed_study(
+    seeds: Sequence[int],
+    out_path: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    device="cpu",
+    quick: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
+    """Train the three shared models for every seed in ``seeds``, measure Tables 1 and 2 for
+    each, and write the study to ``out_path`` (JSON); returns the study.
+
+    The file is rewritten (atomically) after every seed, and seeds already in it are skipped,
+    so an interrupted study resumes where it stopped. The full configuration trains on the
+    60,000 MNIST training images and tests on all 10,000 test images (about 4-5 minutes per
+    seed on a 2-core CPU); ``quick`` trains on 2,000 and tests on 500 (drawn with the seed).
+    Accuracies are in percent, eps in the units of each row, times in seconds.
+
+    >>> study = run_seed_study([0, 1], "study.json", quick=True, data_dir="../shared/data")
+    >>> [s["seed"] for s in study["seeds"]]      # [0, 1]
+    """
+    seeds = _check_seeds(seeds)
+    path = Path(out_path)
+    command = command or f"run_seed_study({seeds}, {str(path)!r}, quick={quick})"
+    if path.is_file():
+        study = load_study(path)
+        if study["configuration"] != _configuration(quick):
+            raise ValueError(
+                f"{path} holds a study with another configuration "
+                f"(quick={study['configuration'].get('quick')}); choose another --out"
+            )
+    else:
+        study = _new_study(quick, command)
+    log = print
+    done = {entry["seed"] for entry in study["seeds"]}
+    for seed in seeds:
+        if seed in done:
+            if progress:
+                log(f"seed {seed}: already in {path}, skipped")
+            continue
+        start = time.perf_counter()
+        entry = _study_seed(
+            seed, data_dir=data_dir, device=device, quick=quick, progress=progress, log=log
+        )
+        entry["seconds"] = round(time.perf_counter() - start, 1)
+        study["seeds"].append(entry)
+        study["seeds"].sort(key=lambda e: e["seed"])
+        study["summary"] = summarize(study)
+        study["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        _write_atomic(study, path)
+        if progress:
+            log(f"seed {seed}: done in {entry['seconds']:.0f} s, saved to {path}")
+    return study
+
+
+def load_study(path: str | os.PathLike | None = None) -> dict:
+    """The study saved at ``path`` (default: the committed one, :data:`STUDY_PATH`)."""
+    path = Path(path) if path is not None else STUDY_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"no seed study at {path}; make one with `fgsm-series seeds`")
+    study = json.loads(path.read_text())
+    for key in ("configuration", "seeds"):
+        if key not in study:
+            raise ValueError(f"{path} is not a seed study: it has no {key!r}")
+    return study
+
+
+def _paper_value(model: str, units: str, eps: float) -> float | None:
+    if eps == 0.0:
+        return paper.TABLE1_CLEAN_ACCURACY if model == "baseline" else None
+    table = paper.TABLE2_BASELINE if model == "baseline" else paper.TABLE2_ADVERSARIAL
+    return table.get(eps)
+
+
+def summarize(study: dict) -> list[dict]:
+    """One row per (model, units, eps) across the study's seeds: ``mean``, sample ``std``
+    (n - 1; None for a single seed), ``min``, ``max``, ``n`` (accuracies in percent) and the
+    paper's number for that row (None where the paper has none).
+
+    >>> summarize(load_study())[1]   # {"model": "baseline", "units": "pixel", "eps": 0.1, ...}
+    """
+    values: dict[tuple, list[float]] = {}
+    for entry in study["seeds"]:
+        for row in entry["rows"]:
+            values.setdefault((row["model"], row["units"], row["eps"]), []).append(row["accuracy"])
+    summary = []
+    for (model, units, eps), accuracies in values.items():
+        summary.append(
+            {
+                "model": model,
+                "units": units,
+                "eps": eps,
+                "mean": statistics.fmean(accuracies),
+                "std": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
+                "min": min(accuracies),
+                "max": max(accuracies),
+                "n": len(accuracies),
+                "paper": _paper_value(model, units, eps),
+            }
+        )
+    return summary
+
+
+def seed_curves(study: dict) -> dict[int, dict[tuple[str, str], dict[float, float]]]:
+    """``{seed: {(model, units): {eps: accuracy}}}``: each seed's curves, for verdicts."""
+    curves: dict[int, dict] = {}
+    for entry in study["seeds"]:
+        per_seed = curves.setdefault(entry["seed"], {})
+        for row in entry["rows"]:
+            per_seed.setdefault((row["model"], row["units"]), {})[row["eps"]] = row["accuracy"]
+    return curves
+
+
+def verdict_holds(
+    study: dict, predicate: Callable[[dict[tuple[str, str], dict[float, float]]], bool]
+) -> dict:
+    """Whether a claim holds for every seed: ``predicate`` gets one seed's curves
+    (``{(model, units): {eps: accuracy}}``) and says whether the claim holds for it.
+
+    Returns ``{"holds": k, "n": n, "every_seed": k == n, "failing_seeds": [...]}``.
+
+    >>> raised = lambda c: c["fgsm_at", "pixel"][0.3] > c["baseline", "pixel"][0.3]
+    >>> verdict_holds(load_study(), raised)["every_seed"]     # True
+    """
+    curves = seed_curves(study)
+    if not curves:
+        raise ValueError("the study holds no seeds")
+    failing = [seed for seed, per_seed in curves.items() if not predicate(per_seed)]
+    return {
+        "holds": len(curves) - len(failing),
+        "n": len(curves),
+        "every_seed": not failing,
+        "failing_seeds": failing,
+    }
+
+
+def _gap(curve: dict[float, float], reference: dict[float, float]) -> float:
+    return paper.mean_abs_difference(curve, reference)
+
+
+def _closer_normalized(model_pixel: str, model_normalized: str, reference: dict) -> Callable:
+    return lambda c: (
+        _gap(c[model_normalized, "normalized"], reference)
+        < _gap(c[model_pixel, "pixel"], reference)
+    )
+
+
+def _raises_everywhere(units: str) -> Callable:
+    defended = PROTOCOLS[units]
+    return lambda c: all(
+        c[defended, units][eps] > c["baseline", units][eps] for eps in paper.TABLE2_EPS
+    )
+
+
+#: Chapter 04's verdicts, each as a claim and a test of one seed's curves.
+VERDICTS: dict[str, Callable] = {
+    "Table 1: the baseline is closer to the paper in normalized units (mean |diff|, eps 0.1-0.3)": (
+        _closer_normalized("baseline", "baseline", paper.TABLE1_FGSM_ACCURACY)
+    ),
+    "Table 2, CNN: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)": (
+        _closer_normalized("baseline", "baseline", paper.TABLE2_BASELINE)
+    ),
+    "Table 2, AT: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)": (
+        _closer_normalized("fgsm_at", "fgsm_at_normalized", paper.TABLE2_ADVERSARIAL)
+    ),
+    "FGSM training raises FGSM accuracy at every eps 0.1-0.8, pixel units": (
+        _raises_everywhere("pixel")
+    ),
+    "FGSM training raises FGSM accuracy at every eps 0.1-0.8, normalized units": (
+        _raises_everywhere("normalized")
+    ),
+    "FGSM training costs clean accuracy, pixel units": (
+        lambda c: c["fgsm_at", "pixel"][0.0] < c["baseline", "pixel"][0.0]
+    ),
+    "FGSM training costs clean accuracy, normalized units": (
+        lambda c: c["fgsm_at_normalized", "normalized"][0.0] < c["baseline", "normalized"][0.0]
+    ),
+    "pixel units: the baseline keeps under 10% at eps 0.3 (the paper: 67.9%)": (
+        lambda c: c["baseline", "pixel"][0.3] < 10
+    ),
+    "normalized units: the baseline is above the paper at eps 0.1 and 0.2": (
+        lambda c: all(
+            c["baseline", "normalized"][eps] > paper.TABLE2_BASELINE[eps] for eps in (0.1, 0.2)
+        )
+    ),
+    "normalized units: the baseline is below the paper at eps 0.8 (the curves cross)": (
+        lambda c: c["baseline", "normalized"][0.8] < paper.TABLE2_BASELINE[0.8]
+    ),
+    "pixel units: fgsm_at within 4 points of the paper up to eps 0.3": (
+        lambda c: all(
+            abs(c["fgsm_at", "pixel"][eps] - paper.TABLE2_ADVERSARIAL[eps]) <= 4
+            for eps in (0.1, 0.2, 0.3)
+        )
+    ),
+    "pixel units: fgsm_at below the paper at every eps 0.4-0.8": (
+        lambda c: all(
+            c["fgsm_at", "pixel"][eps] < paper.TABLE2_ADVERSARIAL[eps]
+            for eps in (0.4, 0.5, 0.6, 0.7, 0.8)
+        )
+    ),
+    "normalized units: fgsm_at_normalized within 5 points of the paper up to eps 0.4": (
+        lambda c: all(
+            abs(c["fgsm_at_normalized", "normalized"][eps] - paper.TABLE2_ADVERSARIAL[eps]) <= 5
+            for eps in (0.1, 0.2, 0.3, 0.4)
+        )
+    ),
+    "normalized units: fgsm_at_normalized above the paper at every eps 0.5-0.8": (
+        lambda c: all(
+            c["fgsm_at_normalized", "normalized"][eps] > paper.TABLE2_ADVERSARIAL[eps]
+            for eps in (0.5, 0.6, 0.7, 0.8)
+        )
+    ),
+    "pixel units: fgsm_at's FGSM accuracy above the 11.35% ceiling at every eps 0.5-0.8": (
+        lambda c: all(c["fgsm_at", "pixel"][eps] > 11.35 for eps in (0.5, 0.6, 0.7, 0.8))
+    ),
+}
+
+
+def verdicts(study: dict) -> list[dict]:
+    """Every claim of :data:`VERDICTS` with how many seeds it holds for:
+    ``[{"claim", "holds", "n", "every_seed", "failing_seeds"}]``."""
+    return [{"claim": claim, **verdict_holds(study, test)} for claim, test in VERDICTS.items()]
+
+
+def describe_verdict(verdict: dict) -> str:
+    """One line on a verdict of :func:`verdicts`: whether it holds for every seed, for none, or
+    flips with the seed.
+
+    >>> describe_verdict({"claim": "AT helps", "holds": 3, "n": 5, "every_seed": False})
+    'AT helps: flips with the seed (holds for 3 of 5 seeds)'
+    """
+    holds, n = verdict["holds"], verdict["n"]
+    if holds == n:
+        status = "holds for every seed"
+    elif holds == 0:
+        status = "holds for no seed"
+    else:
+        status = "flips with the seed"
+    return f"{verdict['claim']}: {status} (holds for {holds} of {n} seeds)"
+
+
+def format_summary(study: dict) -> str:
+    """The summary as a fixed-width table: mean ± std and min-max per model, units and eps."""
+    lines = [
+        f"{'model':18s} {'units':10s} {'eps':>4s} {'mean':>6s} {'± std':>6s} "
+        f"{'min':>6s} {'max':>6s} {'n':>2s} {'paper':>6s}"
+    ]
+    for row in summarize(study):
+        std = "" if row["std"] is None else f"{row['std']:.2f}"
+        paper_value = "" if row["paper"] is None else f"{row['paper']:.2f}"
+        lines.append(
+            f"{row['model']:18s} {row['units']:10s} {row['eps']:4.1f} {row['mean']:6.2f} "
+            f"{std:>6s} {row['min']:6.2f} {row['max']:6.2f} {row['n']:2d} {paper_value:>6s}"
+        )
+    return "\n".join(lines)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected at least one seed; got 0")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``fgsm-series seeds``: run (or resume) the seed study from the command line.
+
+    >>> main(["--n", "5", "--out", "fgsm_helpers/study/seed_study.json"])   # about 25 min
+    """
+    parser = argparse.ArgumentParser(
+        prog="fgsm-series seeds",
+        description="Train the baseline, fgsm_at and fgsm_at_normalized with several seeds and "
+        "record chapter 04's Tables 1 and 2 for each (resumes: seeds in --out are skipped).",
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--seeds", type=_non_negative_int, nargs="+", help="the seeds, e.g. 0 1 2")
+    which.add_argument("--n", type=_positive_int, help="seeds 0 .. n-1")
+    parser.add_argument("--out", required=True, help="the study's JSON file")
+    parser.add_argument("--quick", action="store_true", help="2,000 training, 500 test images")
+    parser.add_argument("--data-dir", default=None, help="MNIST folder (else $FGSM_DATA_DIR)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    seeds = args.seeds if args.seeds is not None else list(range(args.n))
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds must be distinct; got {seeds}")
+    device = args.device
+    if device == "auto":
+        from .runtime import get_device
+
+        device = get_device("auto")
+    command = "python -m fgsm_helpers seeds " + shlex.join(argv)
+    try:
+        study = run_seed_study(
+            seeds,
+            args.out,
+            data_dir=args.data_dir,
+            device=device,
+            quick=args.quick,
+            command=command,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    print(format_summary(study))
+    return 0

@@ -1,0 +1,236 @@
+"""The seed study: statistics on hand-made studies, resume and atomic saves with a stand-in
+for training, bad arguments, and a quick two-seed study on real MNIST subsets."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from fgsm_helpers import paper, seeds
+
+ALL_EPS = list(seeds.EPS_LIST)
+
+
+def fake_entry(seed: int, offset: float = 0.0) -> dict:
+    """One seed's entry with made-up accuracies: the baseline falls with eps, each defence
+    stays higher; ``offset`` shifts every accuracy."""
+    rows = []
+    for model, units_list in seeds.MODEL_UNITS.items():
+        for units in units_list:
+            for eps in ALL_EPS:
+                base = 99.0 - (100 if units == "pixel" else 50) * eps
+                value = base if model == "baseline" else base + 20
+                rows.append(
+                    {
+                        "model": model,
+                        "units": units,
+                        "eps": eps,
+                        "accuracy": min(max(value + offset, 0.0), 100.0),
+                    }
+                )
+    return {"seed": seed, "models": {}, "rows": rows, "seconds": 0.0}
+
+
+def hand_study(values: list[float]) -> dict:
+    """A study with one row per seed (baseline, pixel, eps 0.3) holding ``values``."""
+    return {
+        "configuration": {},
+        "seeds": [
+            {
+                "seed": seed,
+                "rows": [{"model": "baseline", "units": "pixel", "eps": 0.3, "accuracy": value}],
+            }
+            for seed, value in enumerate(values)
+        ],
+    }
+
+
+def test_summary_statistics_are_exact():
+    (row,) = seeds.summarize(hand_study([90.0, 92.0, 97.0]))
+    assert (row["model"], row["units"], row["eps"], row["n"]) == ("baseline", "pixel", 0.3, 3)
+    assert row["mean"] == pytest.approx(93.0)
+    # sample std: sqrt(((-3)^2 + (-1)^2 + 4^2) / (3 - 1)) = sqrt(13)
+    assert row["std"] == pytest.approx(math.sqrt(13))
+    assert (row["min"], row["max"]) == (90.0, 97.0)
+    assert row["paper"] == paper.TABLE2_BASELINE[0.3]
+
+
+def test_summary_of_one_seed_has_no_std():
+    (row,) = seeds.summarize(hand_study([42.5]))
+    assert row["std"] is None
+    assert row["mean"] == row["min"] == row["max"] == 42.5
+
+
+def test_summary_gives_the_paper_number_only_where_the_paper_has_one():
+    summary = {
+        (r["model"], r["units"], r["eps"]): r for r in seeds.summarize({"seeds": [fake_entry(0)]})
+    }
+    assert summary["baseline", "normalized", 0.0]["paper"] == paper.TABLE1_CLEAN_ACCURACY
+    assert summary["fgsm_at", "pixel", 0.0]["paper"] is None
+    assert (
+        summary["fgsm_at_normalized", "normalized", 0.8]["paper"] == paper.TABLE2_ADVERSARIAL[0.8]
+    )
+    assert len(summary) == 4 * len(ALL_EPS)
+
+
+def test_verdict_counts_the_seeds_it_holds_for():
+    study = {"seeds": [fake_entry(0), fake_entry(1, offset=-30.0), fake_entry(2)]}
+    above_80 = seeds.verdict_holds(study, lambda c: c["baseline", "pixel"][0.1] > 80)
+    assert above_80 == {"holds": 2, "n": 3, "every_seed": False, "failing_seeds": [1]}
+    raised = seeds.verdict_holds(
+        study, lambda c: c["fgsm_at", "pixel"][0.3] > c["baseline", "pixel"][0.3]
+    )
+    assert raised["every_seed"] and raised["holds"] == 3
+
+
+def test_verdict_of_an_empty_study_is_refused():
+    with pytest.raises(ValueError, match="no seeds"):
+        seeds.verdict_holds({"seeds": []}, lambda c: True)
+
+
+def test_chapter_verdicts_are_evaluated_on_every_seed():
+    study = {"seeds": [fake_entry(0), fake_entry(1)]}
+    results = {v["claim"]: v for v in seeds.verdicts(study)}
+    assert set(results) == set(seeds.VERDICTS)
+    assert all(v["n"] == 2 for v in results.values())
+    # the made-up defences are 20 points above their baseline at every eps
+    assert results["FGSM training raises FGSM accuracy at every eps 0.1-0.8, pixel units"][
+        "every_seed"
+    ]
+    assert not results["FGSM training costs clean accuracy, pixel units"]["holds"]
+
+
+def test_verdicts_are_described_as_holding_failing_or_flipping():
+    def verdict(holds):
+        return {"claim": "c", "holds": holds, "n": 5, "every_seed": holds == 5}
+
+    assert seeds.describe_verdict(verdict(5)) == "c: holds for every seed (holds for 5 of 5 seeds)"
+    assert seeds.describe_verdict(verdict(0)) == "c: holds for no seed (holds for 0 of 5 seeds)"
+    assert seeds.describe_verdict(verdict(3)) == "c: flips with the seed (holds for 3 of 5 seeds)"
+
+
+@pytest.fixture()
+def fake_training(monkeypatch):
+    """Replace training and evaluation by ``fake_entry``; returns the seeds it was asked for."""
+    calls = []
+
+    def fake(seed, **kwargs):
+        calls.append(seed)
+        return fake_entry(seed)
+
+    monkeypatch.setattr(seeds, "_study_seed", fake)
+    return calls
+
+
+def test_resume_skips_the_seeds_already_saved(tmp_path, fake_training):
+    out = tmp_path / "study.json"
+    seeds.run_seed_study([0, 1], out, quick=True, progress=False)
+    assert fake_training == [0, 1]
+    study = seeds.run_seed_study([1, 2, 0, 3], out, quick=True, progress=False)
+    assert fake_training == [0, 1, 2, 3]
+    assert [e["seed"] for e in study["seeds"]] == [0, 1, 2, 3]
+    saved = json.loads(out.read_text())
+    assert saved["seeds"] == study["seeds"]
+    assert {r["n"] for r in saved["summary"]} == {4}
+
+
+def test_each_seed_is_saved_before_the_next_starts(tmp_path, monkeypatch):
+    out = tmp_path / "study.json"
+
+    def fail_on_seed_2(seed, **kwargs):
+        if seed == 2:
+            raise KeyboardInterrupt
+        return fake_entry(seed)
+
+    monkeypatch.setattr(seeds, "_study_seed", fail_on_seed_2)
+    with pytest.raises(KeyboardInterrupt):
+        seeds.run_seed_study([0, 1, 2], out, quick=True, progress=False)
+    assert [e["seed"] for e in seeds.load_study(out)["seeds"]] == [0, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["study.json"]  # no temporary file left
+
+
+def test_study_records_how_it_was_made(tmp_path, fake_training):
+    out = tmp_path / "study.json"
+    assert seeds.main(["--n", "2", "--quick", "--out", str(out)]) == 0
+    study = seeds.load_study(out)
+    assert study["command"] == f"python -m fgsm_helpers seeds --n 2 --quick --out {out}"
+    assert study["configuration"]["quick"] is True
+    assert study["configuration"]["train_images"] == seeds.QUICK_TRAIN_SUBSET
+    assert set(study["versions"]) == {"torch", "python"}
+    assert study["machine"]["cpu_count"] >= 1
+    assert study["date"]
+
+
+def test_resume_refuses_a_study_with_another_configuration(tmp_path, fake_training):
+    out = tmp_path / "study.json"
+    seeds.run_seed_study([0], out, quick=True, progress=False)
+    with pytest.raises(ValueError, match="another configuration"):
+        seeds.run_seed_study([1], out, quick=False, progress=False)
+
+
+@pytest.mark.parametrize(
+    "bad", [[], [-1], [0, 0], [1.5], [True]], ids=["empty", "negative", "twice", "float", "bool"]
+)
+def test_bad_seeds_are_refused(tmp_path, bad):
+    with pytest.raises(ValueError, match="seeds"):
+        seeds.run_seed_study(bad, tmp_path / "study.json", quick=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--out", "x.json"],  # no seeds
+        ["--n", "5"],  # no --out
+        ["--n", "0", "--out", "x.json"],
+        ["--seeds", "-1", "--out", "x.json"],
+        ["--seeds", "a", "--out", "x.json"],
+        ["--seeds", "1", "1", "--out", "x.json"],
+        ["--n", "2", "--seeds", "0", "--out", "x.json"],
+    ],
+)
+def test_bad_command_lines_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        seeds.main(argv)
+    assert exit_info.value.code == 2
+    assert "fgsm-series seeds" in capsys.readouterr().err
+
+
+def test_load_study_says_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no seed study"):
+        seeds.load_study(tmp_path / "absent.json")
+    (tmp_path / "other.json").write_text('{"seeds": []}')
+    with pytest.raises(ValueError, match="configuration"):
+        seeds.load_study(tmp_path / "other.json")
+
+
+@pytest.mark.slow
+def test_quick_study_of_two_seeds_on_real_mnist(tmp_path, data_dir, monkeypatch):
+    out = tmp_path / "study.json"
+    study = seeds.run_seed_study([0, 1], out, data_dir=data_dir, quick=True, progress=False)
+    assert [e["seed"] for e in study["seeds"]] == [0, 1]
+    curves = seeds.seed_curves(study)
+    for seed in (0, 1):
+        assert set(curves[seed]) == {
+            ("baseline", "pixel"),
+            ("baseline", "normalized"),
+            ("fgsm_at", "pixel"),
+            ("fgsm_at_normalized", "normalized"),
+        }
+        for curve in curves[seed].values():
+            assert list(curve) == ALL_EPS
+            assert curve[0.0] > 70  # 2,000 training images are enough to learn
+            # accuracies on 500 images are multiples of 0.2%
+            assert all(round(a * 5) == pytest.approx(a * 5) for a in curve.values())
+        baseline = curves[seed]["baseline", "pixel"]
+        assert baseline[0.3] < baseline[0.0] - 30  # FGSM at eps 0.3 (pixels) hurts
+        assert curves[seed]["baseline", "normalized"][0.0] == baseline[0.0]
+        for name, entry in study["seeds"][seed]["models"].items():
+            assert entry["train_seconds"] > 0, name
+    # the two seeds train different models
+    assert curves[0]["baseline", "pixel"] != curves[1]["baseline", "pixel"]
+    assert {r["n"] for r in study["summary"]} == {2}
+    # a second call trains nothing: both seeds are in the file
+    monkeypatch.setattr(seeds, "_study_seed", lambda *a, **k: pytest.fail("trained again"))
+    assert seeds.run_seed_study([1, 0], out, quick=True, progress=False) == seeds.load_study(out)
