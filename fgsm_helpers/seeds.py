@@ -85,6 +85,31 @@ def _write_atomic(study: dict, path: Path) -> None:
         raise
 
 
+def _cpu_model() -> str:
+    """The processor's name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """Where a seed ran: CPU model and count, torch's threads, platform. Floating-point results
+    of training differ between processors (other vector kernels), so every seed records it."""
+    import torch
+
+    return {
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+
+
 def _new_study(quick: bool, command: str) -> dict:
     import torch
 
@@ -96,7 +121,7 @@ def _new_study(quick: bool, command: str) -> dict:
         "command": command,
         "configuration": _configuration(quick),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seeds": [],
         "summary": [],
@@ -114,7 +139,7 @@ def _study_seed(
     x_test, y_test = load_mnist(
         "test", data_dir, device=device, subset=QUICK_TEST_SUBSET if quick else None, seed=seed
     )
-    entry = {"seed": seed, "models": {}, "rows": []}
+    entry = {"seed": seed, "machine": machine(), "models": {}, "rows": []}
     for name, units_list in MODEL_UNITS.items():
         start = time.perf_counter()
         # A throwaway checkpoint folder: the study never touches the chapters' checkpoints,
@@ -451,6 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = args.seeds if args.seeds is not None else list(range(args.n))
     if len(set(seeds)) != len(seeds):
         parser.error(f"--seeds must be distinct; got {seeds}")
+    from ._env import tune_cpu_allocator
+
+    tune_cpu_allocator()  # as the notebooks' setup cell does: about 1.2x faster training on CPU
     device = args.device
     if device == "auto":
         from .runtime import get_device

@@ -151,7 +151,11 @@ def test_each_seed_is_saved_before_the_next_starts(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["study.json"]  # no temporary file left
 
 
-def test_study_records_how_it_was_made(tmp_path, fake_training):
+def test_study_records_how_it_was_made(tmp_path, fake_training, monkeypatch):
+    import fgsm_helpers._env
+
+    tuned = []  # main tunes the allocator as the notebooks do; not in the test process
+    monkeypatch.setattr(fgsm_helpers._env, "tune_cpu_allocator", lambda: tuned.append(1))
     out = tmp_path / "study.json"
     assert seeds.main(["--n", "2", "--quick", "--out", str(out)]) == 0
     study = seeds.load_study(out)
@@ -160,7 +164,9 @@ def test_study_records_how_it_was_made(tmp_path, fake_training):
     assert study["configuration"]["train_images"] == seeds.QUICK_TRAIN_SUBSET
     assert set(study["versions"]) == {"torch", "python"}
     assert study["machine"]["cpu_count"] >= 1
+    assert study["machine"]["cpu_model"] and study["machine"]["torch_threads"] >= 1
     assert study["date"]
+    assert tuned == [1]
 
 
 def test_resume_refuses_a_study_with_another_configuration(tmp_path, fake_training):
