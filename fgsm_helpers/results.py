@@ -2,7 +2,8 @@
 
 Layout: ``{"records": [...], "protocol": {...}, "models": {...}}``. A record holds at least
 ``model``, ``attack``, ``eps``, ``eps_units`` and ``accuracy`` (percent, on the full test set
-unless ``n_images`` says otherwise); PGD records add ``steps`` and ``restarts``. Writing the
+unless ``n_images`` says otherwise); PGD records add ``steps`` and ``restarts``, AutoAttack
+records ``version``, ``steps`` and ``broken_by`` (images per attack of the ensemble). Writing the
 same measurement again replaces it, so re-running a notebook never duplicates records.
 """
 
@@ -13,7 +14,16 @@ import os
 import tempfile
 from pathlib import Path
 
-ATTACK_NAMES = ("none", "fgsm", "pgd", "fgsm_rs", "flat_gray", "transfer_fgsm", "transfer_pgd")
+ATTACK_NAMES = (
+    "none",
+    "fgsm",
+    "pgd",
+    "fgsm_rs",
+    "flat_gray",
+    "transfer_fgsm",
+    "transfer_pgd",
+    "autoattack",
+)
 _KEY_FIELDS = (
     "model",
     "attack",
@@ -26,6 +36,7 @@ _KEY_FIELDS = (
     "n_images",
     "source_model",
     "implementation",
+    "version",
 )
 
 
