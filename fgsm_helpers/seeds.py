@@ -316,6 +316,29 @@ def verdict_holds(
     }
 
 
+def protocol_gaps(study: dict) -> list[dict]:
+    """Per seed and units, the mean absolute difference (points) from the paper: Table 1
+    (baseline, eps 0.1-0.3), Table 2's CNN column and its adversarially trained column (each
+    protocol's own defence), eps 0.1-0.8. Rows ``{"seed", "units", "table1", "table2_cnn",
+    "table2_at"}``; the protocol with the smaller numbers fits the paper better for that seed.
+
+    >>> protocol_gaps(load_study())[0]   # {"seed": 0, "units": "pixel", "table1": 38.2, ...}
+    """
+    rows = []
+    for seed, curves in seed_curves(study).items():
+        for units, defended in PROTOCOLS.items():
+            rows.append(
+                {
+                    "seed": seed,
+                    "units": units,
+                    "table1": _gap(curves["baseline", units], paper.TABLE1_FGSM_ACCURACY),
+                    "table2_cnn": _gap(curves["baseline", units], paper.TABLE2_BASELINE),
+                    "table2_at": _gap(curves[defended, units], paper.TABLE2_ADVERSARIAL),
+                }
+            )
+    return rows
+
+
 def _gap(curve: dict[float, float], reference: dict[float, float]) -> float:
     return paper.mean_abs_difference(curve, reference)
 

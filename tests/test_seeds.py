@@ -111,6 +111,18 @@ def test_verdicts_are_described_as_holding_failing_or_flipping():
     assert seeds.describe_verdict(verdict(3)) == "c: flips with the seed (holds for 3 of 5 seeds)"
 
 
+def test_protocol_gaps_are_mean_absolute_differences_from_the_paper():
+    gaps = {(g["seed"], g["units"]): g for g in seeds.protocol_gaps({"seeds": [fake_entry(7)]})}
+    assert set(gaps) == {(7, "pixel"), (7, "normalized")}
+    # fake_entry's pixel baseline is 99 - 100 * eps: 89, 79, 69 at eps 0.1, 0.2, 0.3
+    expected = (abs(89 - 91.68) + abs(79 - 82.2) + abs(69 - 67.9)) / 3
+    assert gaps[7, "pixel"]["table1"] == pytest.approx(expected)
+    # its normalized defence is 20 points above 99 - 50 * eps, capped at 100
+    at = {eps: min(119 - 50 * eps, 100) for eps in paper.TABLE2_EPS}
+    expected_at = sum(abs(at[e] - paper.TABLE2_ADVERSARIAL[e]) for e in at) / len(at)
+    assert gaps[7, "normalized"]["table2_at"] == pytest.approx(expected_at)
+
+
 @pytest.fixture()
 def fake_training(monkeypatch):
     """Replace training and evaluation by ``fake_entry``; returns the seeds it was asked for."""
