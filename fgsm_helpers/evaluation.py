@@ -407,9 +407,9 @@ def autoattack(
     x_adv = x.clone()
     batches = range(0, len(x), batch_size)
     if progress and attacks:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc=f"AutoAttack ({version})", unit="batch", leave=False)
+        batches = progress_bar(
+            batches, total=len(batches), desc=f"AutoAttack ({version})", unit="batch"
+        )
     parameters = [p for p in model.parameters() if p.requires_grad]
     rng_devices = [device.index] if device.type == "cuda" else []
     # FAB calls backward(): frozen parameters keep their .grad untouched (and skip the work).
