@@ -46,7 +46,7 @@ _NAMES = {
     ),
     "checkpoints": ("CheckpointError", "load_checkpoint", "save_checkpoint"),
     "data": ("MNIST_MEAN", "MNIST_STD", "MNISTDataError", "iterate_batches", "load_mnist"),
-    "evaluation": ("accuracy", "predict", "predict_proba", "robustness_curve"),
+    "evaluation": ("accuracy", "autoattack", "predict", "predict_proba", "robustness_curve"),
     "models": ("PaperCNN", "SmallCNN", "WideCNN", "build_model", "count_parameters"),
     "runtime": (
         "describe_runtime",
