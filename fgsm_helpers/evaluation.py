@@ -411,9 +411,11 @@ def autoattack(
             batches, total=len(batches), desc=f"AutoAttack ({version})", unit="batch"
         )
     parameters = [p for p in model.parameters() if p.requires_grad]
-    rng_devices = [device.index] if device.type == "cuda" else []
+    # The accelerator's random state is restored too (not only the CPU's).
+    rng_devices = [] if device.type == "cpu" else [device.index or 0]
     # FAB calls backward(): frozen parameters keep their .grad untouched (and skip the work).
-    with eval_mode(model), torch.random.fork_rng(devices=rng_devices):
+    restore_rng = torch.random.fork_rng(devices=rng_devices, device_type=device.type)
+    with eval_mode(model), restore_rng:
         try:
             for parameter in parameters:
                 parameter.requires_grad_(False)
