@@ -14,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from ._env import NOTEBOOK_ENV
+
 ATTACK_NAMES = (
     "none",
     "fgsm",
@@ -90,8 +92,14 @@ def make_record(
 
 
 def add_records(path: str | os.PathLike, records: list[dict]) -> dict:
-    """Merge ``records`` into the file at ``path`` (same measurement: replaced) and save it."""
+    """Merge ``records`` into the file at ``path`` (same measurement: replaced) and save it.
+
+    In a batch run (``fgsm-series run``) each record is stamped with the notebook that wrote
+    it (``"notebook"``), so a reference run can be cut to the chapters a check re-runs."""
     data = load_results(path)
+    notebook = os.environ.get(NOTEBOOK_ENV)
+    if notebook:
+        records = [{**r, "notebook": notebook} for r in records]
     index = {_key(r): i for i, r in enumerate(data["records"])}
     for record in records:
         key = _key(record)

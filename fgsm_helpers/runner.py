@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._env import DATA_DIR_ENV, QUICK_ENV
+from ._env import DATA_DIR_ENV, NOTEBOOK_ENV, QUICK_ENV
 
 SCRIPT_NAME = "fgsm-series"  # the console script (pyproject.toml's [project.scripts])
 MODULE_NAME = "python -m fgsm_helpers"
@@ -207,6 +207,8 @@ def _run_notebooks(
             f"[{number}/{len(notebooks)}] {path.name}" + (" (quick)" if quick else ""), flush=True
         )
         start = time.perf_counter()
+        # the kernel inherits it: results.add_records stamps each record with its notebook
+        os.environ[NOTEBOOK_ENV] = path.name
         try:
             with _quiet_papermill():
                 papermill.execute_notebook(
@@ -226,6 +228,8 @@ def _run_notebooks(
                 f"The partly executed notebook is {out / path.name}; results of the notebooks "
                 f"before it stay in {out}."
             ) from err
+        finally:
+            os.environ.pop(NOTEBOOK_ENV, None)
         timings[path.name] = time.perf_counter() - start
         print(f"    done in {timings[path.name]:.0f} s", flush=True)
     timings["total"] = time.perf_counter() - total_start
@@ -263,7 +267,7 @@ def program_name(argv0: str | None = None) -> str:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser (``run``, ``badges``, ``seeds``, ``--version``)."""
+    """The command line's parser (``run``, ``badges``, ``seeds``, ``regress``, ``--version``)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -305,6 +309,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     commands.add_parser(
         "seeds", add_help=False, help="seed-variance runs (seeds --help lists its options)"
     )
+    commands.add_parser(
+        "regress",
+        add_help=False,
+        help="compare a full run's accuracies with the committed run (regress --help)",
+    )
     return parser
 
 
@@ -315,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         from .seeds import main as seeds_main
 
         return seeds_main(argv[1:])
+    if argv[:1] == ["regress"]:
+        from .regression import main as regress_main
+
+        return regress_main(argv[1:], prog=f"{program_name()} regress")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
