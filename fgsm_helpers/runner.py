@@ -267,7 +267,8 @@ def program_name(argv0: str | None = None) -> str:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser (``run``, ``badges``, ``seeds``, ``regress``, ``--version``)."""
+    """The command line's parser (``run``, ``badges``, ``seeds``, ``collapse``, ``regress``,
+    ``--version``)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -310,6 +311,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "seeds", add_help=False, help="seed-variance runs (seeds --help lists its options)"
     )
     commands.add_parser(
+        "collapse",
+        add_help=False,
+        help="how often FGSM with a random start collapses, over seeds (collapse --help)",
+    )
+    commands.add_parser(
         "regress",
         add_help=False,
         help="compare a full run's accuracies with the committed run (regress --help)",
@@ -324,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         from .seeds import main as seeds_main
 
         return seeds_main(argv[1:])
+    if argv[:1] == ["collapse"]:
+        from .collapse import main as collapse_main
+
+        return collapse_main(argv[1:], prog=f"{program_name()} collapse")
     if argv[:1] == ["regress"]:
         from .regression import main as regress_main
 
