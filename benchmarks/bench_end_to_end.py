@@ -11,9 +11,19 @@ Per-notebook wall times come from ``DIR/timings.json``, which the runner writes
 (``{notebook: seconds, "total": seconds}``); the script's own wall time of the subprocess
 (interpreter start and imports included) is reported beside it.
 
-Targets (for the full run of chapters 01-04 on the 2-core CPU): chapters 01-04 <= 300 s in all,
-peak RSS of the tree <= 3 GB. With ``--quick`` or ``--only`` the targets are printed for
-reference but do not apply.
+Two cases (``--case``, default ``both``):
+
+* ``batch``: the whole series in one output folder, models shared across chapters (the
+  README's main command). Targets on the 2-core CPU: chapters 01-04 <= 300 s together, each
+  later chapter <= 600 s, the whole series <= 20 minutes, peak RSS of the tree <= 3 GB.
+* ``alone``: each chapter in a fresh output folder with no checkpoints, so it trains every model
+  it needs itself (the Colab case: every notebook gets its own short-lived runtime). Targets:
+  each of chapters 01-04 <= 300 s, each later chapter <= 600 s.
+
+On a machine with a GPU (the notebooks pick it up by themselves) the batch case has one more
+target: the whole series <= 60 s.
+
+With ``--quick`` or ``--only`` the targets are printed for reference but do not apply.
 
 ``--threads N`` sets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` for the runner and its kernels
 (default: unset, i.e. torch's default of one thread per core, the number recorded).
@@ -39,6 +49,10 @@ import common
 import psutil
 
 TARGET_SECONDS_01_04 = 300.0
+TARGET_SECONDS_CHAPTER_01_04 = 300.0  # each of 01-04 alone, and 01-04 together in the batch run
+TARGET_SECONDS_LATER_CHAPTER = 600.0  # each later chapter, alone or in the batch run
+TARGET_SECONDS_SERIES = 1200.0
+TARGET_SECONDS_SERIES_GPU = 60.0  # the whole series, when a GPU runs it
 TARGET_PEAK_RSS_GB = 3.0
 CHAPTERS_01_04 = ("01", "02", "03", "04")
 
@@ -108,12 +122,12 @@ class TreeMemoryMonitor:
         self._thread.join()
 
 
-def run_series(args, run_dir: Path, env: dict) -> dict:
+def run_series(args, run_dir: Path, env: dict, only: list[str] | None = None) -> dict:
     command = [sys.executable, "-m", "fgsm_helpers", "run", "--out", str(run_dir)]
     if args.quick:
         command.append("--quick")
-    if args.only:
-        command += ["--only", *args.only]
+    if only:
+        command += ["--only", *only]
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "bench_runner.log"
     print("running:", " ".join(command), flush=True)
@@ -126,10 +140,13 @@ def run_series(args, run_dir: Path, env: dict) -> dict:
             returncode = process.wait()
     wall = time.perf_counter() - start
     log_text = log_path.read_text()
+    timings_path = run_dir / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     return {
         "command": command,
         "returncode": returncode,
         "wall_seconds": wall,
+        "timings": timings,
         "peak_rss_bytes": monitor.peak_bytes,
         "peak_rss_at_seconds": monitor.peak_at,
         "processes_at_peak": monitor.peak_processes,
@@ -139,6 +156,128 @@ def run_series(args, run_dir: Path, env: dict) -> dict:
         "log_tail": log_text[-3000:],
         "log_path": str(log_path),
     }
+
+
+def chapter_target(notebook: str) -> float:
+    """The wall-time budget of one chapter (alone, or in the batch run for chapters 05 on)."""
+    return (
+        TARGET_SECONDS_CHAPTER_01_04
+        if notebook[:2] in CHAPTERS_01_04
+        else TARGET_SECONDS_LATER_CHAPTER
+    )
+
+
+def target(value, limit: float, applies: bool) -> dict:
+    return {
+        "target": f"<= {limit:.0f}",
+        "value": value,
+        "applies": applies,
+        "met": (value <= limit) if applies and value is not None else None,
+    }
+
+
+def batch_case(args, run_dir: Path, env: dict) -> tuple[dict, dict, list]:
+    """The whole series (or ``--only``) in one folder: figures, targets and table rows."""
+    result = run_series(args, run_dir, env, args.only)
+    timings = result["timings"]
+    notebooks = {k: v for k, v in timings.items() if k != "total"}
+    chapters = {k: v for k, v in notebooks.items() if k[:2] in CHAPTERS_01_04}
+    chapters_total = sum(chapters.values())
+    peak_gb = result["peak_rss_bytes"] / 1e9
+    full_run = not args.quick and not args.only
+    complete_01_04 = len(chapters) == len(CHAPTERS_01_04)
+    figures = {
+        "returncode": result["returncode"],
+        "notebook_seconds": notebooks,
+        "runner_total_seconds": timings.get("total"),
+        "chapters_01_04_seconds": chapters_total if chapters else None,
+        "subprocess_wall_seconds": result["wall_seconds"],
+        "peak_rss_bytes": result["peak_rss_bytes"],
+        "peak_rss_gb": peak_gb,
+        "peak_rss_at_seconds": result["peak_rss_at_seconds"],
+        "processes_at_peak": result["processes_at_peak"],
+        "peak_rss_by_process": result["peak_breakdown"],
+        "max_processes": result["max_processes"],
+        "rss_samples": result["samples"],
+    }
+    targets = {
+        "chapters_01_04_seconds": target(
+            chapters_total, TARGET_SECONDS_01_04, not args.quick and complete_01_04
+        ),
+        "series_seconds": target(timings.get("total"), TARGET_SECONDS_SERIES, full_run),
+        "peak_rss_gb": target(peak_gb, TARGET_PEAK_RSS_GB, not args.quick),
+    }
+    for name, seconds in notebooks.items():
+        if name[:2] not in CHAPTERS_01_04:
+            targets[f"{name[:2]}_seconds"] = target(
+                seconds, TARGET_SECONDS_LATER_CHAPTER, not args.quick
+            )
+    if result["returncode"] != 0:
+        figures["log_tail"] = result["log_tail"]
+    rows = [
+        ["batch: " + name, seconds, *_target_cells(targets.get(f"{name[:2]}_seconds"))]
+        for name, seconds in notebooks.items()
+    ]
+    rows.append(
+        [
+            "batch: chapters 01-04 (sum)",
+            chapters_total if chapters else "-",
+            *_target_cells(targets["chapters_01_04_seconds"]),
+        ]
+    )
+    rows.append(
+        [
+            "batch: whole series",
+            timings.get("total", "-"),
+            *_target_cells(targets["series_seconds"]),
+        ]
+    )
+    rows.append(
+        ["batch: peak RSS of the process tree, GB", peak_gb, *_target_cells(targets["peak_rss_gb"])]
+    )
+    figures["_result"] = result
+    return figures, targets, rows
+
+
+def alone_case(args, base: Path, env: dict, notebooks: list[str]) -> tuple[dict, dict, list]:
+    """Each chapter in a fresh folder (no checkpoints): the Colab case."""
+    seconds, peaks, failed = {}, {}, {}
+    for name in notebooks:
+        run_dir = base / f"alone_{name[:2]}"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        result = run_series(args, run_dir, env, [name[:2]])
+        seconds[name] = result["timings"].get(name)
+        peaks[name] = result["peak_rss_bytes"] / 1e9
+        if result["returncode"] != 0:
+            failed[name] = result["log_tail"]
+    targets = {
+        f"{name[:2]}_alone_seconds": target(
+            value, chapter_target(name), not args.quick and value is not None
+        )
+        for name, value in seconds.items()
+    }
+    figures = {
+        "notebook_seconds": seconds,
+        "peak_rss_gb": peaks,
+        "failed": failed,
+        "returncode": 1 if failed else 0,
+    }
+    rows = [
+        [
+            f"alone: {name}",
+            value if value is not None else "failed",
+            *_target_cells(targets[f"{name[:2]}_alone_seconds"]),
+        ]
+        for name, value in seconds.items()
+    ]
+    return figures, targets, rows
+
+
+def _target_cells(entry: dict | None) -> list[str]:
+    if entry is None:
+        return ["", ""]
+    return [f"{entry['target']}", common.check_mark(entry["met"])]
 
 
 def record_name(args) -> str:
@@ -159,10 +298,17 @@ def main(argv=None) -> int:
         "--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. 01 02"
     )
     parser.add_argument(
+        "--case",
+        choices=("batch", "alone", "both"),
+        default="both",
+        help="the batch run, each chapter alone (fresh folder, the Colab case), or both",
+    )
+    parser.add_argument(
         "--run-dir",
         type=Path,
         default=None,
-        help="output folder for the runner (default: a temporary folder, deleted after)",
+        help="folder for the runs: RUN_DIR/batch and RUN_DIR/alone_NN (default: a temporary "
+        "folder, deleted after)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary run folder")
     parser.add_argument(
@@ -185,6 +331,7 @@ def main(argv=None) -> int:
     config = {
         "quick": args.quick,
         "only": args.only,
+        "case": args.case,
         "poll_seconds": args.poll,
         "threads_env": env.get("OMP_NUM_THREADS", "unset"),
         "data_dir": data_dir,
@@ -192,111 +339,68 @@ def main(argv=None) -> int:
     record = common.new_record("end_to_end", threads, config)
 
     temporary = args.run_dir is None
-    base = (
-        Path(tempfile.mkdtemp(prefix="fgsm_e2e_")) if temporary else args.run_dir.resolve().parent
-    )
-    run_dir = base / "run" if temporary else args.run_dir.resolve()
-    if run_dir.exists() and any(run_dir.iterdir()) and not temporary:
-        print(f"note: {run_dir} is not empty; the runner writes over it", flush=True)
+    base = Path(tempfile.mkdtemp(prefix="fgsm_e2e_")) if temporary else args.run_dir.resolve()
+    batch_dir = base / "batch"
+    if batch_dir.exists() and any(batch_dir.iterdir()):
+        print(f"note: {batch_dir} is not empty; the runner writes over it", flush=True)
+    notebooks = [
+        p.name
+        for p in sorted((common.REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        if not args.only or p.name[:2] in args.only
+    ]
+    figures, targets, rows, failed = {}, {}, [], False
     try:
-        result = run_series(args, run_dir, env)
-        timings_path = run_dir / "timings.json"
-        timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+        if args.case in ("batch", "both"):
+            batch, batch_targets, batch_rows = batch_case(args, batch_dir, env)
+            result = batch.pop("_result")
+            figures["batch"], rows = batch, rows + batch_rows
+            targets.update({f"batch_{k}": v for k, v in batch_targets.items()})
+            if record["machine"].get("gpu"):  # on a GPU the whole series should take a minute
+                targets["batch_series_seconds_gpu"] = target(
+                    result["timings"].get("total"),
+                    TARGET_SECONDS_SERIES_GPU,
+                    not args.quick and not args.only,
+                )
+                rows.append(
+                    [
+                        f"batch on {record['machine']['gpu']}: whole series",
+                        result["timings"].get("total", "-"),
+                        *_target_cells(targets["batch_series_seconds_gpu"]),
+                    ]
+                )
+            failed |= result["returncode"] != 0
+        if args.case in ("alone", "both"):
+            alone, alone_targets, alone_rows = alone_case(args, base, env, notebooks)
+            figures["alone"], rows = alone, rows + alone_rows
+            targets.update(alone_targets)
+            failed |= alone["returncode"] != 0
     finally:
         if temporary and not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-
-    notebooks = {k: v for k, v in timings.items() if k != "total"}
-    chapters = {k: v for k, v in notebooks.items() if k[:2] in CHAPTERS_01_04}
-    chapters_total = sum(chapters.values())
-    peak_gb = result["peak_rss_bytes"] / 1e9
-    full_run = not args.quick and (
-        not args.only or set(CHAPTERS_01_04) <= {o[:2] for o in args.only}
-    )
-    complete_01_04 = len(chapters) == len(CHAPTERS_01_04)
-    time_ok = (chapters_total <= TARGET_SECONDS_01_04) if full_run and complete_01_04 else None
-    rss_ok = (peak_gb <= TARGET_PEAK_RSS_GB) if full_run else None
-    record["figures"] = {
-        "returncode": result["returncode"],
-        "notebook_seconds": notebooks,
-        "runner_total_seconds": timings.get("total"),
-        "chapters_01_04_seconds": chapters_total if chapters else None,
-        "subprocess_wall_seconds": result["wall_seconds"],
-        "peak_rss_bytes": result["peak_rss_bytes"],
-        "peak_rss_gb": peak_gb,
-        "peak_rss_at_seconds": result["peak_rss_at_seconds"],
-        "processes_at_peak": result["processes_at_peak"],
-        "peak_rss_by_process": result["peak_breakdown"],
-        "max_processes": result["max_processes"],
-        "rss_samples": result["samples"],
-    }
-    record["targets"] = {
-        "chapters_01_04_seconds": {
-            "target": f"<= {TARGET_SECONDS_01_04:.0f}",
-            "value": chapters_total,
-            "applies": full_run and complete_01_04,
-            "met": time_ok,
-        },
-        "peak_rss_gb": {
-            "target": f"<= {TARGET_PEAK_RSS_GB}",
-            "value": peak_gb,
-            "applies": full_run,
-            "met": rss_ok,
-        },
-    }
-    if result["returncode"] != 0:
-        record["figures"]["log_tail"] = result["log_tail"]
+    record["figures"] = figures
+    record["targets"] = targets
     common.finish_record(record, started)
     # a failed run is kept apart: it never replaces the figures of a complete one
-    name = record_name(args) + ("_failed" if result["returncode"] != 0 else "")
+    name = record_name(args) + ("_failed" if failed else "")
     path = common.merge_results(args.results, name, record)
-
-    rows = [[name, seconds, "", ""] for name, seconds in notebooks.items()]
-    rows.append(
-        [
-            "chapters 01-04 (sum)",
-            chapters_total if chapters else "-",
-            f"<= {TARGET_SECONDS_01_04:.0f} s",
-            common.check_mark(time_ok),
-        ]
-    )
-    rows.append(["runner total (timings.json)", timings.get("total", "-"), "", ""])
-    rows.append(["subprocess wall (imports included)", result["wall_seconds"], "", ""])
-    rows.append(
-        [
-            "peak RSS of the process tree, GB",
-            peak_gb,
-            f"<= {TARGET_PEAK_RSS_GB} GB",
-            common.check_mark(rss_ok),
-        ]
-    )
     notes = [
         common.header_line(record),
-        f"mode: {'quick' if args.quick else 'full'}"
+        f"mode: {'quick' if args.quick else 'full'}, case: {args.case}"
         + (f", only {' '.join(args.only)}" if args.only else "")
-        + (
-            "" if full_run else " -- the targets apply to the full run of chapters 01-04 only (n/a)"
-        ),
-        f"RSS summed over the runner and its {result['max_processes'] - 1} descendant process(es) at most "
-        f"(kernels included), sampled every {args.poll} s ({result['samples']} samples); "
-        f"peak at {result['peak_rss_at_seconds']:.0f} s: "
-        + ", ".join(
-            f"{p['command'][:40]} {p['rss_bytes'] / 1e9:.2f} GB" for p in result["peak_breakdown"]
-        ),
+        + ("" if not args.quick else " -- the targets apply to the full configuration only"),
+        "alone: each chapter in a fresh folder, training every model it needs (the Colab case)",
         f"load average before {record['load_average']['before']}, after {record['load_average']['after']}",
         f"results merged into {path}",
     ]
-    if result["returncode"] != 0:
-        notes.insert(
-            0, f"THE RUNNER FAILED (exit {result['returncode']}); log tail:\n{result['log_tail']}"
-        )
+    if failed:
+        notes.insert(0, "A RUN FAILED: see the record's log_tail / failed entries")
     common.print_table(
-        "End-to-end notebook run (python -m fgsm_helpers run)",
-        ["notebook", "seconds", "target", "met"],
+        "End-to-end notebook runs (python -m fgsm_helpers run)",
+        ["run", "seconds", "target", "met"],
         rows,
         notes,
     )
-    return 0 if result["returncode"] == 0 else 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
