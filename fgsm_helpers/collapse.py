@@ -168,7 +168,7 @@ def _machine(device) -> dict:
     from .seeds import machine
 
     info = machine()
-    if torch.device(device).type == "cuda":
+    if torch.device(device).type != "cpu" and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
 
@@ -316,7 +316,9 @@ def main(argv=None, prog: str = "fgsm-series collapse") -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--out", required=True, help="JSON file (resumed when it exists)")
-    parser.add_argument("--device", default="auto", help='"auto", "cpu", "cuda" or "mps"')
+    parser.add_argument(
+        "--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or mps"
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--quick", action="store_true", help="2 epochs on 2,000 images (tests)")
     args = parser.parse_args(argv)

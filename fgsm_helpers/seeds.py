@@ -432,16 +432,14 @@ def describe_verdict(verdict: dict) -> str:
     flips with the seed.
 
     >>> describe_verdict({"claim": "AT helps", "holds": 3, "n": 5, "every_seed": False})
-    'AT helps: flips with the seed (holds for 3 of 5 seeds)'
+    'AT helps: flips with the seed (true for 3 of 5 seeds)'
     """
     holds, n = verdict["holds"], verdict["n"]
     if holds == n:
-        status = "holds for every seed"
-    elif holds == 0:
-        status = "holds for no seed"
-    else:
-        status = "flips with the seed"
-    return f"{verdict['claim']}: {status} (holds for {holds} of {n} seeds)"
+        return f"{verdict['claim']}: true for all {n} seeds"
+    if holds == 0:
+        return f"{verdict['claim']}: false for all {n} seeds"
+    return f"{verdict['claim']}: flips with the seed (true for {holds} of {n} seeds)"
 
 
 def format_summary(study: dict) -> str:

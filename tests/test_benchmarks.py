@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,20 @@ def test_results_merge_keeps_other_benchmarks(tmp_path):
         common.machine_slug({"cpu_model": "Intel(R) Xeon(R) CPU @ 2.20GHz", "logical_cores": 4})
         == "cpu-4core-intel-xeon"
     )
+
+
+def test_readme_performance_table_matches_its_json():
+    """The README's end-to-end figures are the ones the benchmark JSON it links to holds."""
+    readme = (BENCH.parent / "README.md").read_text()
+    section = readme[readme.index("## Performance") :]
+    linked = re.search(r"\(benchmarks/results/([\w.-]+\.json)\)", section)
+    assert linked, "the Performance section links no benchmark JSON"
+    data = json.loads((BENCH / "results" / linked.group(1)).read_text())["benchmarks"]
+    batch = data["end_to_end"]["figures"]["batch"]
+    alone = data["end_to_end_only_01_02_03_04"]["figures"]["alone"]
+    for figures in (batch["notebook_seconds"], alone["notebook_seconds"]):
+        for notebook, seconds in figures.items():
+            assert f"{notebook[:2]}: {seconds:,.0f} s" in section, (notebook, seconds)
+    assert f"{batch['chapters_01_04_seconds']:,.0f} s" in section
+    assert f"{batch['runner_total_seconds']:,.0f} s" in section
+    assert f"{batch['peak_rss_gb']:.2f} GB" in section

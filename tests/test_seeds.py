@@ -106,9 +106,9 @@ def test_verdicts_are_described_as_holding_failing_or_flipping():
     def verdict(holds):
         return {"claim": "c", "holds": holds, "n": 5, "every_seed": holds == 5}
 
-    assert seeds.describe_verdict(verdict(5)) == "c: holds for every seed (holds for 5 of 5 seeds)"
-    assert seeds.describe_verdict(verdict(0)) == "c: holds for no seed (holds for 0 of 5 seeds)"
-    assert seeds.describe_verdict(verdict(3)) == "c: flips with the seed (holds for 3 of 5 seeds)"
+    assert seeds.describe_verdict(verdict(5)) == "c: true for all 5 seeds"
+    assert seeds.describe_verdict(verdict(0)) == "c: false for all 5 seeds"
+    assert seeds.describe_verdict(verdict(3)) == "c: flips with the seed (true for 3 of 5 seeds)"
 
 
 def test_protocol_gaps_are_mean_absolute_differences_from_the_paper():
