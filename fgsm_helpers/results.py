@@ -4,7 +4,9 @@ Layout: ``{"records": [...], "protocol": {...}, "models": {...}}``. A record hol
 ``model``, ``attack``, ``eps``, ``eps_units`` and ``accuracy`` (percent, on the full test set
 unless ``n_images`` says otherwise); PGD records add ``steps`` and ``restarts``, AutoAttack
 records ``version``, ``steps`` and ``broken_by`` (images per attack of the ensemble). Writing the
-same measurement again replaces it, so re-running a notebook never duplicates records.
+same measurement again from the same notebook replaces it, so re-running a notebook never
+duplicates records; the batch run stamps each record with its notebook, so two chapters that
+measure the same thing (PGD from other random starts, say) keep a record each.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ _KEY_FIELDS = (
     "source_model",
     "implementation",
     "version",
+    "notebook",  # two chapters measuring the same thing (other random starts) keep both records
 )
 
 

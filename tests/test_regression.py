@@ -115,3 +115,17 @@ def test_records_are_stamped_with_the_batch_runs_notebook(tmp_path, monkeypatch)
 def test_command_line_missing_run(tmp_path, capsys):
     assert regression.main([str(tmp_path / "nowhere")]) == 2
     assert "run first" in capsys.readouterr().out
+
+
+def test_two_chapters_measuring_the_same_thing_keep_a_record_each(tmp_path, monkeypatch):
+    record = make_record("baseline", "pgd", 0.1, 77.2, n_images=500, steps=20, restarts=1)
+    path = tmp_path / "results.json"
+    monkeypatch.setenv("FGSM_NOTEBOOK", "04_results_comparison.ipynb")
+    add_records(path, [record])
+    add_records(path, [{**record, "accuracy": 77.4}])  # the same chapter again: replaced
+    monkeypatch.setenv("FGSM_NOTEBOOK", "05_beyond_fgsm.ipynb")
+    data = add_records(path, [{**record, "accuracy": 77.6}])  # another chapter's random starts
+    assert sorted((r["notebook"][:2], r["accuracy"]) for r in data["records"]) == [
+        ("04", 77.4),
+        ("05", 77.6),
+    ]
