@@ -176,8 +176,9 @@ def target(value, limit: float, applies: bool) -> dict:
     }
 
 
-def batch_case(args, run_dir: Path, env: dict) -> tuple[dict, dict, list]:
-    """The whole series (or ``--only``) in one folder: figures, targets and table rows."""
+def batch_case(args, run_dir: Path, env: dict) -> tuple[dict, dict, list, dict]:
+    """The whole series (or ``--only``) in one folder: figures, targets, table rows and the
+    runner's result."""
     result = run_series(args, run_dir, env, args.only)
     timings = result["timings"]
     notebooks = {k: v for k, v in timings.items() if k != "total"}
@@ -235,8 +236,7 @@ def batch_case(args, run_dir: Path, env: dict) -> tuple[dict, dict, list]:
     rows.append(
         ["batch: peak RSS of the process tree, GB", peak_gb, *_target_cells(targets["peak_rss_gb"])]
     )
-    figures["_result"] = result
-    return figures, targets, rows
+    return figures, targets, rows, result
 
 
 def alone_case(args, base: Path, env: dict, notebooks: list[str]) -> tuple[dict, dict, list]:
@@ -351,8 +351,7 @@ def main(argv=None) -> int:
     figures, targets, rows, failed = {}, {}, [], False
     try:
         if args.case in ("batch", "both"):
-            batch, batch_targets, batch_rows = batch_case(args, batch_dir, env)
-            result = batch.pop("_result")
+            batch, batch_targets, batch_rows, result = batch_case(args, batch_dir, env)
             figures["batch"], rows = batch, rows + batch_rows
             targets.update({f"batch_{k}": v for k, v in batch_targets.items()})
             if record["machine"].get("gpu"):  # on a GPU the whole series should take a minute

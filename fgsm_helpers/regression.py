@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
 
 from .results import _KEY_FIELDS, load_results
+from .results import _key as _identity
 
 REFERENCE_PATH = Path(__file__).resolve().parent / "study" / "reference_run.json"
 DEFAULT_TOLERANCE = 0.05
@@ -38,20 +38,19 @@ def machine_key() -> dict:
     number of threads and the torch version."""
     import torch
 
-    model, flags = platform.processor() or platform.machine(), set()
+    from .seeds import _cpu_model
+
+    flags = set()
     try:
         with open("/proc/cpuinfo") as file:
             for line in file:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
+                if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
-                if flags and model:
                     break
     except OSError:
         pass
     return {
-        "cpu_model": model,
+        "cpu_model": _cpu_model(),
         "cpu_flags": [flag for flag in _FLAGS if flag in flags],
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__.split("+")[0],
@@ -71,10 +70,6 @@ def describe_record(record: dict) -> str:
         f"{record.get('n_images', 10000)} images"
     )
     return text + (f" ({', '.join(extras)})" if extras else "")
-
-
-def _identity(record: dict) -> tuple:
-    return tuple(record.get(field) for field in _KEY_FIELDS)
 
 
 CHAPTERS = ("01", "02", "03", "04")
