@@ -45,6 +45,7 @@ _NAMES = {
         "fgsm_random_start",
         "flat_gray_attack",
         "pgd",
+        "trades_adversary",
     ),
     "checkpoints": ("CheckpointError", "load_checkpoint", "save_checkpoint"),
     "data": ("MNIST_MEAN", "MNIST_STD", "MNISTDataError", "iterate_batches", "load_mnist"),

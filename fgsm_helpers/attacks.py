@@ -1,4 +1,5 @@
-"""L-infinity attacks on image classifiers: FGSM, PGD, FGSM with random start, flat gray.
+"""L-infinity attacks on image classifiers: FGSM, PGD, FGSM with random start, TRADES's
+inner maximization, flat gray.
 
 Conventions (torchattacks' style): images are float tensors (N, C, H, W) in [0, 1]; the model
 owns its normalization, so ``eps`` is in pixel units unless ``eps_units="normalized"`` asks for
@@ -314,6 +315,53 @@ def pgd(
             best_loss[chosen] = loss[better]
             best_wrong[chosen] |= wrong[better]
         return best
+
+
+def trades_adversary(
+    model: nn.Module,
+    x: torch.Tensor,
+    eps: float,
+    alpha: float | None = None,
+    steps: int = 10,
+    *,
+    eps_units: str = "pixel",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """TRADES's inner maximization (Zhang et al. 2019): the point of the eps ball around ``x``
+    whose prediction differs most from the prediction on ``x``, found by ``steps`` signed
+    gradient steps of ``alpha`` on ``KL(p(x) || p(x'))`` from ``x + 0.001 * N(0, 1)``.
+
+    It needs no labels: it pushes the output away from what the model says on the clean image,
+    right or wrong. ``alpha`` defaults to ``2.5 * eps / steps`` (same units as ``eps``).
+
+    >>> x_adv = trades_adversary(model, x_batch, eps=0.3, steps=5)
+    """
+    pixel_eps = to_pixel_eps(eps, eps_units)
+    _check_count(steps, "steps")
+    pixel_alpha = (
+        2.5 * pixel_eps / steps if alpha is None else to_pixel_eps(alpha, eps_units, "alpha")
+    )
+    check_images(x)
+    x = x.detach()
+    if pixel_eps == 0:
+        return x.clone()
+    with eval_mode(model):
+        with torch.no_grad():
+            clean_log_probs = F.log_softmax(model(x), dim=1)
+        device = generator.device if generator is not None else x.device
+        noise = torch.randn(x.shape, generator=generator, device=device).to(x.device, x.dtype)
+        x_adv = _project(x, x + 0.001 * noise, pixel_eps)
+        for _ in range(steps):
+            x_step = x_adv.detach().requires_grad_(True)
+            divergence = F.kl_div(
+                F.log_softmax(model(x_step), dim=1),
+                clean_log_probs,
+                reduction="sum",
+                log_target=True,
+            )
+            (grad,) = torch.autograd.grad(divergence, x_step)
+            x_adv = _project(x, x_step.detach() + pixel_alpha * grad.sign(), pixel_eps)
+    return x_adv
 
 
 def flat_gray_attack(x: torch.Tensor, eps: float, level: float = 0.5) -> torch.Tensor:

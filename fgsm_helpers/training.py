@@ -14,13 +14,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import check_images, check_labels, fgsm, fgsm_random_start, perturb, pgd, to_pixel_eps
+from .attacks import (
+    check_images,
+    check_labels,
+    fgsm,
+    fgsm_random_start,
+    perturb,
+    pgd,
+    to_pixel_eps,
+    trades_adversary,
+)
 from .checkpoints import save_checkpoint
 from .data import iterate_batches, num_batches
 from .models import Normalize, PaperCNN, SmallCNN, WideCNN
 from .progress import progress_bar
 
-ATTACKS_FOR_TRAINING = ("fgsm", "fgsm_rs", "pgd")
+ATTACKS_FOR_TRAINING = ("fgsm", "fgsm_rs", "pgd", "trades")
 
 # Layers that compute the same function in train and eval mode (no dropout, no batch norm).
 _MODE_FREE_LAYERS = (
@@ -66,6 +75,24 @@ class FGSMTrainingAttack:
         return fgsm(model, x, y, self.eps(), eps_units=self.eps_units)
 
 
+class TRADESTrainingAttack:
+    """``attack(model, x, y) -> x_adv``: TRADES's inner maximization at the current eps.
+
+    ``run_epoch`` recognises it and trains on TRADES's loss (Zhang et al. 2019),
+    ``CE(f(x), y) + beta * KL(f(x) || f(x_adv))``: accuracy on the clean image, plus a
+    penalty for every change the perturbation makes to the prediction.
+    """
+
+    def __init__(self, settings: Callable[[], tuple[float, dict]], beta: float, **options) -> None:
+        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+            raise ValueError(f"beta must be a non-negative number; got {beta!r}")
+        self.settings, self.beta, self.options = settings, float(beta), options
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        current, kwargs = self.settings()
+        return trades_adversary(model, x, current, **self.options, **kwargs)
+
+
 def make_training_attack(
     attack: str | Callable | None,
     eps: float | Callable[[], float],
@@ -78,7 +105,9 @@ def make_training_attack(
     """Turn an attack name and eps into ``attack(model, x, y) -> x_adv`` for the training loop.
 
     ``eps`` may be a function returning the current eps (a ramp); ``alpha_ratio`` sets the
-    step size to that fraction of the current eps (PGD and FGSM with random start).
+    step size to that fraction of the current eps (PGD, FGSM with random start, TRADES).
+    ``"trades"`` takes ``beta`` (default 6, the weight of its robustness term) among the
+    ``attack_kwargs``.
     """
     if attack is None:
         return None
@@ -113,6 +142,9 @@ def make_training_attack(
             )
 
         return fgsm_rs
+    if attack == "trades":
+        beta = attack_kwargs.pop("beta", 6.0)
+        return TRADESTrainingAttack(settings, beta, eps_units=eps_units, generator=generator)
     if attack == "pgd":
 
         def pgd_attack(model, x, y):
@@ -136,6 +168,7 @@ def run_epoch(
     batch_size: int = 128,
     generator: torch.Generator | None = None,
     before_batch: Callable[[float], None] | None = None,
+    after_batch: Callable[[], None] | None = None,
     progress: bool = True,
     desc: str = "epoch",
 ) -> dict[str, float]:
@@ -145,7 +178,8 @@ def run_epoch(
     ``(1 - adv_weight) * CE(clean) + adv_weight * CE(adversarial)``: ``adv_weight=0.5`` is the
     paper's clean-plus-FGSM batch, ``1.0`` trains on adversarial images only (Madry et al.).
     ``before_batch(fraction_of_epoch)`` runs before each training batch (learning rate and
-    eps schedules).
+    eps schedules); ``after_batch()`` after each optimizer step (weight averaging). A
+    ``TRADESTrainingAttack`` trains on TRADES's loss instead (``adv_weight`` unused).
     Returns mean loss, clean accuracy and (with an attack) adversarial accuracy, in percent,
     and ``trace``: the running values at about 50 points of the epoch, for training curves.
     """
@@ -175,10 +209,16 @@ def run_epoch(
             loss, logits, logits_adv = _fgsm_training_step(
                 model, x_batch, y_batch, attack.pixel_eps(), adv_weight, optimizer
             )
+        elif isinstance(attack, TRADESTrainingAttack):
+            loss, logits, logits_adv = _trades_training_step(
+                model, x_batch, y_batch, attack, optimizer
+            )
         else:
             loss, logits, logits_adv = _training_step(
                 model, x_batch, y_batch, attack, adv_weight, optimizer
             )
+        if training and after_batch is not None:
+            after_batch()
         n = len(x_batch)
         loss_sum += loss.item() * n
         seen += n
@@ -202,7 +242,7 @@ def run_epoch(
     if training:
         model.eval()
     result: dict = {"loss": loss_sum / max(seen, 1)}
-    if attack is None or adv_weight < 1.0:
+    if attack is None or adv_weight < 1.0 or isinstance(attack, TRADESTrainingAttack):
         result["accuracy"] = 100.0 * clean_correct / max(seen, 1)
     if attack is not None:
         result["adv_accuracy"] = 100.0 * adv_correct / max(seen, 1)
@@ -239,6 +279,30 @@ def _training_step(model, x_batch, y_batch, attack, adv_weight, optimizer):
     return loss.detach(), logits, logits_adv
 
 
+def _trades_training_step(model, x_batch, y_batch, attack, optimizer):
+    """One TRADES batch: ``CE(clean) + beta * KL(p(clean) || p(adversarial))``, the KL averaged
+    over the batch as in the authors' code."""
+    training = optimizer is not None
+    x_adv = attack(model, x_batch, y_batch)
+    model.train(training)
+    with torch.set_grad_enabled(training):
+        n = len(x_batch)
+        logits_all = model(torch.cat([x_batch, x_adv]))
+        logits, logits_adv = logits_all[:n], logits_all[n:]
+        divergence = F.kl_div(
+            F.log_softmax(logits_adv, dim=1),
+            F.log_softmax(logits, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        loss = F.cross_entropy(logits, y_batch) + attack.beta * divergence
+        if training:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return loss.detach(), logits.detach(), logits_adv.detach()
+
+
 def _fgsm_training_step(model, x_batch, y_batch, pixel_eps, adv_weight, optimizer):
     """One paper-style FGSM batch whose clean backward pass also yields the FGSM gradient.
 
@@ -260,6 +324,29 @@ def _fgsm_training_step(model, x_batch, y_batch, pixel_eps, adv_weight, optimize
     optimizer.step()
     loss = (1 - adv_weight) * loss_clean.detach() + adv_weight * loss_adv.detach()
     return loss, logits.detach(), logits_adv.detach()
+
+
+class _WeightAverage:
+    """An exponential moving average of a model's floating-point weights and buffers."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay, self.updates = decay, 0
+        self.live = [t for t in model.state_dict().values() if t.is_floating_point()]
+        self.average = [t.detach().clone() for t in self.live]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        torch._foreach_lerp_(self.average, self.live, 1.0 - decay)
+
+    @torch.no_grad()
+    def swap(self) -> None:
+        """Exchange the model's weights with the average (twice: back where it was)."""
+        for live, average in zip(self.live, self.average):
+            kept = live.clone()
+            live.copy_(average)
+            average.copy_(kept)
 
 
 def make_adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -301,6 +388,7 @@ def train(
     adv_weight: float = 0.5,
     attack_kwargs: dict | None = None,
     eps_ramp_epochs: float = 0.0,
+    weight_average: float | None = None,
     seed: int = 0,
     validate: Callable[[nn.Module], float | dict] | None = None,
     keep_best: bool = False,
@@ -318,6 +406,10 @@ def train(
     chapter 05 (``attack_kwargs``: ``steps``, ``alpha``, or ``alpha_ratio`` = step size as a
     fraction of the current eps); ``eps_ramp_epochs`` ramps the training eps linearly from 0
     to ``train_eps`` over that many epochs (a ramp avoids an early collapse of PGD training).
+    ``attack="trades"`` trains on TRADES's loss (``attack_kwargs``: ``beta``, ``steps``,
+    ``alpha_ratio``). ``weight_average=d`` keeps an exponential moving average of the weights
+    (decay ``d`` per batch, e.g. 0.999, with the usual warm-up ``min(d, (1 + t) / (10 + t))``);
+    the checks after each epoch, the checkpoints and the returned model use the average.
 
     ``validate(model) -> score`` runs after every epoch (e.g. PGD accuracy on a held-out
     slice; a dict ``{"score": ..., "fgsm": ...}`` logs more metrics); with ``keep_best`` the
@@ -337,6 +429,12 @@ def train(
         raise ValueError("keep_best=True needs a validate function to rank the epochs")
     if not (isinstance(eps_ramp_epochs, (int, float)) and 0 <= eps_ramp_epochs <= epochs):
         raise ValueError(f"eps_ramp_epochs must lie in [0, epochs]; got {eps_ramp_epochs!r}")
+    if weight_average is not None and not (
+        isinstance(weight_average, float) and 0.0 < weight_average < 1.0
+    ):
+        raise ValueError(
+            f"weight_average must be a decay in (0, 1) or None; got {weight_average!r}"
+        )
     device = next(model.parameters()).device
     x_train, y_train = x_train.to(device), y_train.to(device)
     generator = torch.Generator().manual_seed(seed)
@@ -360,6 +458,7 @@ def train(
     schedule_fn = cyclic_lr(lr, epochs) if schedule == "cyclic" else None
     history: list[dict[str, float]] = []
     best_score, best_state, best_epoch = -math.inf, None, None
+    average = _WeightAverage(model, weight_average) if weight_average is not None else None
     for epoch in range(epochs):
         start = time.perf_counter()
 
@@ -379,9 +478,12 @@ def train(
             batch_size=batch_size,
             generator=generator,
             before_batch=before_batch,
+            after_batch=average.update if average is not None else None,
             progress=progress,
             desc=f"epoch {epoch + 1}/{epochs}",
         )
+        if average is not None:
+            average.swap()  # the average is what gets checked, saved and returned
         stats = {"epoch": epoch + 1, **stats, "seconds": time.perf_counter() - start}
         if validate is not None:
             measured = validate(model)
@@ -407,6 +509,8 @@ def train(
                 checkpoint_path,
                 {**(checkpoint_metadata or {}), "epochs": epoch + 1, "history": history},
             )
+        if average is not None and epoch < epochs - 1:
+            average.swap()  # back to the trained weights for the next epoch
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
         for stats in history:
