@@ -322,7 +322,13 @@ def _autoattack_name(attack) -> str:
 
 
 def _autoattack_ensemble(
-    model: nn.Module, eps: float, version: str, n_classes: int, seed: int, steps: int | None
+    model: nn.Module,
+    eps: float,
+    version: str,
+    n_classes: int,
+    seed: int,
+    steps: int | None,
+    queries: int | None = None,
 ) -> list[tuple[str, object]]:
     """The sub-attacks of torchattacks' ``AutoAttack`` for ``version``, in its order and with
     its settings (``steps``, when given, replaces the iteration count of the APGD and FAB
@@ -339,6 +345,8 @@ def _autoattack_ensemble(
     for attack in multi_attack.attacks:
         if steps is not None and hasattr(attack, "steps"):
             attack.steps = steps
+        if queries is not None and hasattr(attack, "n_queries"):
+            attack.n_queries = queries
         attacks.append((_autoattack_name(attack), attack))
     return attacks
 
@@ -351,6 +359,7 @@ def autoattack(
     *,
     version: str = "standard",
     steps: int | None = 100,
+    queries: int | None = None,
     batch_size: int = 250,
     seed: int = 0,
     device: str | torch.device | None = None,
@@ -367,8 +376,9 @@ def autoattack(
     ``steps``: iterations of APGD and FAB; 100 as in the reference implementation and the
     AutoAttack leaderboard. ``None`` keeps torchattacks' default of 10, which is what
     ``torchattacks.AutoAttack`` itself runs (same images, same result), 5 to 10 times cheaper
-    and weaker. ``version``: also ``"plus"`` (more restarts and attacks) or ``"rand"`` (for
-    randomized defences).
+    and weaker. ``queries``: Square's number of queries (None keeps AutoAttack's 5,000; fewer
+    only for a quick check, it weakens the ensemble). ``version``: also ``"plus"`` (more
+    restarts and attacks) or ``"rand"`` (for randomized defences).
 
     Images go through in batches of ``batch_size``; every attack reseeds torch's generator
     with ``seed`` for each batch (as torchattacks does), so results depend on the batch size
@@ -383,6 +393,8 @@ def autoattack(
         raise ValueError(f"version must be one of {AUTOATTACK_VERSIONS}; got {version!r}")
     if steps is not None:
         _check_count(steps, "steps")
+    if queries is not None:
+        _check_count(queries, "queries")
     _check_count(batch_size, "batch_size")
     pixel_eps = to_pixel_eps(eps)
     check_images(x)
@@ -396,7 +408,7 @@ def autoattack(
     y = y.to(device).long()
 
     attacks = (
-        _autoattack_ensemble(model, pixel_eps, version, classes, seed, steps)
+        _autoattack_ensemble(model, pixel_eps, version, classes, seed, steps, queries)
         if pixel_eps > 0
         else []
     )
