@@ -535,3 +535,80 @@ def plot_histograms(
     ax.legend()
     add_caption(fig, caption)
     return fig
+
+
+def plot_attack_strength(
+    strength: Mapping[str, Mapping[str, Mapping[int, float]]],
+    title: str = "Accuracy as the attack gets stronger",
+    caption: str | None = "A sound figure stops falling as steps and restarts grow.",
+) -> matplotlib.figure.Figure:
+    """Two panels from ``fh.robustness.pgd_strength`` results keyed by model name: accuracy
+    against PGD steps (log axis) and against random restarts."""
+    if not strength:
+        raise ValueError("strength must hold at least one model's pgd_strength result")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for name, result in strength.items():
+        for ax, kind in zip(axes, ("steps", "restarts")):
+            counts = sorted(result[kind])
+            ax.plot(counts, [result[kind][c] for c in counts], marker="o", label=name)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("PGD steps (one run)")
+    axes[1].set_xlabel("random restarts")
+    axes[0].set_ylabel("accuracy (%)")
+    for ax in axes:
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+    axes[1].legend(loc="best", fontsize=8)
+    fig.suptitle(title)
+    add_caption(fig, caption)
+    return fig
+
+
+def plot_loss_surfaces(
+    surfaces: Mapping[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    title: str = "Loss around the test images",
+    caption: str | None = "Along the gradient's sign and a random sign pattern; a smooth rise "
+    "along the gradient is what a sound defence shows.",
+) -> matplotlib.figure.Figure:
+    """3-D surfaces from ``fh.robustness.loss_surface`` (``(a, b, loss)``), one panel per model,
+    each on its own loss scale."""
+    if not surfaces:
+        raise ValueError("surfaces must hold at least one (a, b, loss) surface")
+    fig = plt.figure(figsize=(5.2 * len(surfaces), 4.6))
+    for index, (name, (a, b, loss)) in enumerate(surfaces.items(), start=1):
+        ax = fig.add_subplot(1, len(surfaces), index, projection="3d")
+        grid_a, grid_b = torch.meshgrid(a, b, indexing="ij")
+        ax.plot_surface(grid_a.numpy(), grid_b.numpy(), loss.numpy(), cmap="viridis")
+        ax.set_xlabel("along sign(gradient)")
+        ax.set_ylabel("random sign")
+        ax.set_zlabel("loss")
+        ax.set_title(name)
+    fig.suptitle(title)
+    add_caption(fig, caption)
+    return fig
+
+
+def plot_leaderboard(
+    ours: Mapping[str, float],
+    leaderboard: Sequence[Mapping],
+    title: str = "AutoAttack accuracy at eps 0.3 on MNIST",
+    caption: str | None = "Ours (this run, dark) beside AutoAttack's leaderboard (light).",
+) -> matplotlib.figure.Figure:
+    """Horizontal bars, highest first: ``ours`` ({model: AutoAttack accuracy %}) and the
+    leaderboard's rows (``fh.robustness.LEADERBOARD``)."""
+    bars = [(name, value, True) for name, value in ours.items()]
+    bars += [(row["defence"], row["autoattack"], False) for row in leaderboard]
+    bars.sort(key=lambda bar: bar[1])
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(bars) + 1.2))
+    ax.barh(
+        [name for name, _, _ in bars],
+        [value for _, value, _ in bars],
+        color=["tab:blue" if mine else "lightsteelblue" for _, _, mine in bars],
+    )
+    for position, (_, value, _) in enumerate(bars):
+        ax.text(value + 0.5, position, f"{value:.1f}", va="center", fontsize=8)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("accuracy under AutoAttack (%)")
+    ax.set_title(title)
+    add_caption(fig, caption)
+    return fig
