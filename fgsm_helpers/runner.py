@@ -267,7 +267,8 @@ def program_name(argv0: str | None = None) -> str:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser (``run``, ``badges``, ``seeds``, ``collapse``, ``regress``,
+    """The command line's parser (``run``, ``badges``, ``seeds``, ``collapse``, ``ablation``,
+    ``regress``,
     ``--version``)."""
     from . import __version__
 
@@ -316,6 +317,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="how often FGSM with a random start collapses, over seeds (collapse --help)",
     )
     commands.add_parser(
+        "ablation",
+        add_help=False,
+        help="chapter 06's defence with one ingredient changed at a time (ablation --help)",
+    )
+    commands.add_parser(
         "regress",
         add_help=False,
         help="compare a full run's accuracies with the committed run (regress --help)",
@@ -334,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         from .collapse import main as collapse_main
 
         return collapse_main(argv[1:], prog=f"{program_name()} collapse")
+    if argv[:1] == ["ablation"]:
+        from .defence import main as ablation_main
+
+        return ablation_main(argv[1:], prog=f"{program_name()} ablation")
     if argv[:1] == ["regress"]:
         from .regression import main as regress_main
 
