@@ -214,12 +214,44 @@ def loss_surface(
 
 def surface_summary(a: torch.Tensor, loss: torch.Tensor) -> dict[str, float]:
     """Numbers that describe a ``loss_surface``: the loss at the image, at the FGSM point
-    (``+eps`` along the gradient's sign), and the highest anywhere in the square. When the
-    highest is far above the FGSM point, a step along the gradient misses where the loss
-    really grows: the gradient is a poor guide, which is what gradient masking means."""
+    (``+eps`` along the gradient's sign), and the highest at any point of the square that lies
+    in the eps ball (``|a| + |b| <= eps``: the square's corners move pixels by up to 2·eps).
+    When that highest point is far above the FGSM point, a step along the gradient misses where
+    the loss really grows within the threat model: the gradient is a poor guide, which is what
+    gradient masking means."""
     centre = len(a) // 2
+    eps = a.abs().max()
+    inside = (a.abs()[:, None] + a.abs()[None, :]) <= eps * (1 + 1e-6)
     return {
         "at the image": loss[centre, centre].item(),
         "at the FGSM point": loss[-1, centre].item(),
-        "highest": loss.max().item(),
+        "highest in the ball": loss[inside].max().item(),
     }
+
+
+def step_versus_search(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    steps: int = 50,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean cross-entropy loss one FGSM step away (``"fgsm"``) and after a PGD search of
+    ``steps`` steps in the same eps ball (``"pgd"``), and their ratio. For a model whose loss
+    grows along its gradient the one step finds much of what the search finds; a large ratio
+    means the gradient at the image points away from where the loss really grows in the ball
+    (the loss surface curves sharply near the data: gradient masking).
+    """
+    from .attacks import fgsm, pgd
+
+    device = next(model.parameters()).device
+    x, y = x.detach().to(device), y.to(device).long()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    x_fgsm = fgsm(model, x, y, eps)
+    x_pgd = pgd(model, x, y, eps, steps=steps, generator=generator)
+    with eval_mode(model), torch.no_grad():
+        one_step = F.cross_entropy(model(x_fgsm), y).item()
+        searched = F.cross_entropy(model(x_pgd), y).item()
+    return {"fgsm": one_step, "pgd": searched, "ratio": searched / max(one_step, 1e-12)}

@@ -85,7 +85,11 @@ def test_loss_surface_shape_centre_and_gradient_direction(trained_cnn, images):
     assert summary["at the image"] == pytest.approx(clean_loss, rel=1e-4)
     # on an undefended CNN a step along the gradient's sign raises the loss more than one against it
     assert summary["at the FGSM point"] > loss[0, 2].item()
-    assert summary["highest"] >= summary["at the FGSM point"]
+    assert summary["highest in the ball"] >= summary["at the FGSM point"]
+    # the square's corners lie outside the eps ball: the summary leaves them out
+    corner_only = loss.clone()
+    corner_only[-1, -1] = 1e6
+    assert robustness.surface_summary(a, corner_only)["highest in the ball"] < 1e6
     with pytest.raises(ValueError, match="points"):
         robustness.loss_surface(trained_cnn, x, y, EPS, points=1)
 
@@ -95,3 +99,14 @@ def test_leaderboard_rows_are_consistent():
         assert row["autoattack"] <= row["reported"] <= row["clean"]
     values = [row["autoattack"] for row in robustness.LEADERBOARD]
     assert values == sorted(values, reverse=True)
+
+
+def test_step_versus_search(trained_cnn, images):
+    x, y = images
+    result = robustness.step_versus_search(trained_cnn, x, y, EPS, steps=10)
+    x_fgsm = fh.fgsm(trained_cnn, x, y, EPS)
+    with torch.no_grad():
+        one_step = F.cross_entropy(trained_cnn(x_fgsm), y).item()
+    assert result["fgsm"] == pytest.approx(one_step, rel=1e-5)
+    assert result["pgd"] >= result["fgsm"]  # the search starts where one step cannot reach
+    assert result["ratio"] == pytest.approx(result["pgd"] / result["fgsm"])
