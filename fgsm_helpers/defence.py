@@ -87,7 +87,7 @@ ABLATION = {
     "chapter05": ("chapter 05's defence: PGD-3 on SmallCNN, 15 epochs", None),
 }
 AUTOATTACK_IMAGES = 1000
-QUICK = {"epochs": 1, "train_images": 2000, "test_images": 50}
+QUICK = {"epochs": 1, "train_images": 2000, "test_images": 50, "steps": 10, "queries": 100}
 
 
 def recipe(name: str, **overrides) -> dict:
@@ -208,11 +208,13 @@ def run_variant(
     seed: int,
     epochs=None,
     test_images: int = AUTOATTACK_IMAGES,
+    attack_settings: dict | None = None,
     progress: bool = False,
 ) -> dict:
     """Train one variant of the ablation (the last epoch is kept) and measure it: clean
     accuracy on all of ``x_test``, AutoAttack (standard, eps 0.3) on its first
-    ``test_images``. Returns the study's row."""
+    ``test_images`` (``attack_settings``: ``steps``/``queries`` for ``fh.autoattack``, only to
+    make a quick check cheap). Returns the study's row."""
     from .evaluation import accuracy, autoattack
     from .models import build_model
     from .runtime import set_seed
@@ -234,7 +236,13 @@ def run_variant(
     )
     seconds = time.perf_counter() - start
     result = autoattack(
-        model, x_test[:test_images], y_test[:test_images], EPS, batch_size=500, progress=progress
+        model,
+        x_test[:test_images],
+        y_test[:test_images],
+        EPS,
+        batch_size=500,
+        progress=progress,
+        **(attack_settings or {}),
     )
     return {
         "variant": variant,
@@ -304,6 +312,9 @@ def run_study(
                 seed=seed,
                 epochs=QUICK["epochs"] if quick else None,
                 test_images=test_images,
+                attack_settings={"steps": QUICK["steps"], "queries": QUICK["queries"]}
+                if quick
+                else None,
             )
             study["runs"].append(row)
             study["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -335,7 +346,9 @@ def main(argv=None, prog: str = "fgsm-series ablation") -> int:
     parser.add_argument("--out", required=True, help="JSON file (resumed when it exists)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--quick", action="store_true", help="1 epoch on 2,000 images (tests)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 epoch on 2,000 images, a cheap AutoAttack (tests)"
+    )
     args = parser.parse_args(argv)
     tune_cpu_allocator()
     command = " ".join([prog, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
