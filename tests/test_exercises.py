@@ -11,7 +11,14 @@ import torch.nn.functional as F
 
 import fgsm_helpers as fh
 from fgsm_helpers import exercises
-from fgsm_helpers.exercises import chapter01, chapter02, chapter03, chapter04, chapter05
+from fgsm_helpers.exercises import (
+    chapter01,
+    chapter02,
+    chapter03,
+    chapter04,
+    chapter05,
+    chapter06,
+)
 
 ALL = [exercise for chapter in exercises.CHAPTERS.values() for exercise in chapter.exercises]
 IDS = [exercise.name for exercise in ALL]
@@ -23,7 +30,8 @@ def _solution_answer(exercise, y_test):
     if exercise is chapter04.q3:
         return solution(y_test)
     if exercise._inputs is not None:
-        return solution(*exercise.inputs())
+        inputs = exercise.inputs()  # a tuple of objects, or one object (a dict, a list)
+        return solution(*inputs) if isinstance(inputs, tuple) else solution(inputs)
     parameters = solution.__code__.co_argcount
     return solution() if parameters == 0 else solution
 
@@ -42,6 +50,8 @@ NUMBER_CHECKS = {
     "_check_label_leak",
     "_check_transfer",
     "_check_early_stopping",
+    "_check_reported_attack",
+    "_check_report_accuracy",
 }
 """Checks whose answer is a value, not a function."""
 
@@ -52,7 +62,7 @@ def y_test(data_dir):
 
 
 def test_every_chapter_has_two_or_three_exercises():
-    assert sorted(exercises.CHAPTERS) == ["01", "02", "03", "04", "05"]
+    assert sorted(exercises.CHAPTERS) == ["01", "02", "03", "04", "05", "06"]
     for chapter in exercises.CHAPTERS.values():
         assert 2 <= len(chapter.exercises) <= 3
         assert chapter.q1 is chapter.exercises[0]
@@ -86,7 +96,7 @@ def test_placeholder_says_not_answered(exercise, capsys):
 @pytest.mark.parametrize("exercise", ALL, ids=IDS)
 @pytest.mark.parametrize("answer", [object(), "text", [1, 2, 3], torch.zeros(3)])
 def test_wrong_type_never_crashes(exercise, answer, capsys):
-    if exercise is chapter05.q3 and isinstance(answer, str):
+    if exercise in (chapter05.q3, chapter06.q1) and isinstance(answer, str):
         pytest.skip("a string is the right type for this multiple-choice question")
     ok, out = _check(exercise, answer, capsys)
     assert ok is False
@@ -359,3 +369,16 @@ def test_notebook_placeholder_stub_gets_a_hint(exercise, stub, capsys):
     ok, out = _check(exercise, stub, capsys)
     assert ok is False
     assert out.startswith("Incorrect: ") and "raised" not in out
+
+
+def test_chapter06_wrong_answers_get_their_hints(capsys):
+    ok, out = _check(chapter06.q1, "pgd", capsys)
+    assert not ok and "Square" in out
+    ok, out = _check(chapter06.q1, "FGSM", capsys)
+    assert not ok and "lowest" in out
+    broken_by = chapter06.q2.inputs()
+    clean = 100 * (len(broken_by) - broken_by.count("clean")) / len(broken_by)
+    ok, out = _check(chapter06.q2, clean, capsys)
+    assert not ok and "clean accuracy" in out
+    ok, out = _check(chapter06.q2, broken_by.count(None) / len(broken_by), capsys)
+    assert not ok and "percent" in out
