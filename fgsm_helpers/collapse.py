@@ -301,12 +301,9 @@ def run_study(
 
 def load_study(path=None) -> dict:
     """The committed collapse study (or the one at ``path``)."""
-    path = Path(path) if path is not None else STUDY_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no collapse study at {path}; make one with `fgsm-series collapse`"
-        )
-    return json.loads(path.read_text())
+    from .results import load_study as load_study_file
+
+    return load_study_file(path, STUDY_PATH, "fgsm-series collapse")
 
 
 def main(argv=None, prog: str = "fgsm-series collapse") -> int:

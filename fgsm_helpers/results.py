@@ -53,6 +53,15 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def load_study(path: str | os.PathLike | None, committed: Path, command: str) -> dict:
+    """A study's JSON: the one at ``path``, else the committed one shipped with the package
+    (``committed``); a missing file names the ``command`` that makes one."""
+    path = Path(path) if path is not None else committed
+    if not path.is_file():
+        raise FileNotFoundError(f"no study at {path}; make one with `{command}`")
+    return json.loads(path.read_text())
+
+
 def load_results(path: str | os.PathLike) -> dict:
     """The results file as a dict (an empty layout when it does not exist yet)."""
     path = Path(path)
