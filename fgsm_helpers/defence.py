@@ -143,38 +143,31 @@ def get_trained(
     **overrides,
 ):
     """``(model, history, metadata, how)`` for the robust model ``name`` of ``RECIPES``:
-    loaded from ``checkpoint_dir/name.pt`` when it was trained with the same recipe, seed,
-    number of training images and held-out check, else trained now with
+    loaded from ``checkpoint_dir/name.pt`` when it was saved with the very recipe (seed,
+    number of training images and held-out check included) this call would save, else trained now with
     ``fh.series.train_with_early_stopping`` (a held-out PGD check after every epoch) and saved.
     ``how`` is "loaded" (``history`` is then the saved one) or "trained".
 
     >>> model, history, meta, how = get_trained("trades_widecnn", "checkpoints", x_train=...)
     """
-    from .checkpoints import CheckpointError, load_checkpoint
-    from .series import train_with_early_stopping
+    from .series import early_stopping_recipe, load_if_same_recipe, train_with_early_stopping
 
     wanted = recipe(name, **overrides)
-    path = Path(checkpoint_dir) / f"{name}.pt"
-    expected = {
+    expected = early_stopping_recipe(
+        wanted["architecture"],
+        seed=seed,
+        train_images=len(x_train),
+        keep_best=wanted["keep_best"],
+        val_pgd_steps=val_pgd_steps,
+        val_images=len(x_val),
+        epochs=wanted["epochs"],
         **_train_arguments(wanted),
-        "architecture": wanted["architecture"],
-        "epochs": wanted["epochs"],
-        "seed": seed,
-        "train_images": len(x_train),
-    }
-    if path.is_file() and not retrain:
-        try:
-            model, meta = load_checkpoint(path, wanted["architecture"], device)
-        except CheckpointError as err:
-            print(f"Ignoring {path}: {err}")
-        else:
-            saved = meta.get("recipe", {})
-            if all(saved.get(key) == value for key, value in expected.items()) and (
-                saved.get("early_stopping", "").startswith(f"best PGD-{val_pgd_steps} ")
-                == wanted["keep_best"]
-            ):
-                return model, meta.get("history", []), meta, "loaded"
-            print(f"{path.name} was trained with another recipe; training {name} again.")
+    )
+    path = Path(checkpoint_dir) / f"{name}.pt"
+    saved = None if retrain else load_if_same_recipe(path, wanted["architecture"], device, expected)
+    if saved is not None:
+        model, meta = saved
+        return model, meta.get("history", []), meta, "loaded"
     model, history, meta = train_with_early_stopping(
         name,
         wanted["architecture"],

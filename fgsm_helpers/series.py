@@ -105,17 +105,12 @@ def get_model(
     """
     wanted = recipe(name, **overrides)
     path = Path(checkpoint_dir) / f"{name}.pt"
-    if path.is_file() and not retrain:
-        try:
-            model, meta = load_checkpoint(path, wanted["architecture"], device)
-        except CheckpointError as err:
-            print(f"Ignoring {path}: {err}")
-        else:
-            if meta.get("recipe") == wanted:
-                if results_path is not None:
-                    set_section(results_path, "models", name, model_card(meta))
-                return model, meta, "loaded"
-            print(f"{path.name} was trained with another recipe; training {name} again.")
+    saved = None if retrain else load_if_same_recipe(path, wanted["architecture"], device, wanted)
+    if saved is not None:
+        model, meta = saved
+        if results_path is not None:
+            set_section(results_path, "models", name, model_card(meta))
+        return model, meta, "loaded"
     x_train, y_train = load_mnist(
         "train",
         data_dir,
@@ -138,6 +133,50 @@ def get_model(
         **overrides,
     )
     return model, meta, "trained"
+
+
+def load_if_same_recipe(
+    path: Path, architecture: str, device, wanted: dict
+) -> tuple[nn.Module, dict] | None:
+    """``(model, metadata)`` from the checkpoint at ``path`` when the recipe saved with it is
+    ``wanted``; else None, after saying why (no file stays silent)."""
+    if not path.is_file():
+        return None
+    try:
+        model, meta = load_checkpoint(path, architecture, device)
+    except CheckpointError as err:
+        print(f"Ignoring {path}: {err}")
+        return None
+    if meta.get("recipe") == wanted:
+        return model, meta
+    print(f"{path.name} was trained with another recipe; training {path.stem} again.")
+    return None
+
+
+def early_stopping_recipe(
+    architecture: str,
+    *,
+    seed: int,
+    train_images: int,
+    keep_best: bool,
+    val_pgd_steps: int,
+    val_images: int,
+    **recipe,
+) -> dict:
+    """The recipe ``train_with_early_stopping`` saves with a model (``recipe``: its ``fh.train``
+    arguments and epochs), so that a caller can tell whether a checkpoint is the model it wants."""
+    return {
+        "architecture": architecture,
+        "optimizer": "Adam",
+        "seed": seed,
+        "train_images": train_images,
+        "early_stopping": (
+            f"best PGD-{val_pgd_steps} accuracy on {val_images} held-out images"
+            if keep_best
+            else "none: the last epoch is kept"
+        ),
+        **recipe,
+    }
 
 
 def train_shared_model(
@@ -333,18 +372,15 @@ def train_with_early_stopping(
     )
     wall_seconds = time.perf_counter() - start
     seconds = sum(h["seconds"] for h in history)  # training only; the held-out checks come on top
-    full_recipe = {
-        "architecture": architecture,
-        "optimizer": "Adam",
-        "seed": seed,
-        "train_images": len(x_train),
-        "early_stopping": (
-            f"best PGD-{val_pgd_steps} accuracy on {len(x_val)} held-out images"
-            if keep_best
-            else "none: the last epoch is kept"
-        ),
+    full_recipe = early_stopping_recipe(
+        architecture,
+        seed=seed,
+        train_images=len(x_train),
+        keep_best=keep_best,
+        val_pgd_steps=val_pgd_steps,
+        val_images=len(x_val),
         **recipe,
-    }
+    )
     meta = save_shared_model(
         model, name, full_recipe, history, seconds, accuracy(model, x_test, y_test), checkpoint_dir
     )
