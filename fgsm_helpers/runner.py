@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -111,7 +112,12 @@ def run_series(
         )
     (out / "run.json").write_text(
         json.dumps(
-            {"quick": quick, "parameters": given, "notebooks": [p.name for p in notebooks]},
+            {
+                "quick": quick,
+                "parameters": given,
+                "notebooks": [p.name for p in notebooks],
+                "machine": kernel_machine(),
+            },
             indent=1,
         )
     )
@@ -132,6 +138,20 @@ def run_series(
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def kernel_machine() -> dict | None:
+    """The machine the notebooks' kernels run on, as ``regress`` compares it (CPU model and
+    vector extensions, torch's threads and version), asked of this Python in a child process so
+    that the batch run itself never imports torch; None if that fails."""
+    code = "import json; from fgsm_helpers.regression import machine_key; print(json.dumps(machine_key()))"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        )
+        return json.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, json.JSONDecodeError):
+        return None
 
 
 def prepare_output_dir(out: str | Path) -> Path:

@@ -144,3 +144,27 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+
+
+#: The vector extensions that decide how a CPU rounds training (matmul kernels differ).
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+
+
+def describe_cpu() -> dict:
+    """The processor's name and which of :data:`CPU_FLAGS` it has (Linux: ``/proc/cpuinfo``;
+    elsewhere the name ``platform`` knows and no flags). Training repeats to the bit only on
+    the same model with the same extensions (and the same threads and torch)."""
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
+    }

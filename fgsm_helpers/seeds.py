@@ -85,25 +85,15 @@ def _write_atomic(study: dict, path: Path) -> None:
         raise
 
 
-def _cpu_model() -> str:
-    """The processor's name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> dict:
     """Where a seed ran: CPU model and count, torch's threads, platform. Floating-point results
     of training differ between processors (other vector kernels), so every seed records it."""
     import torch
 
+    from .runtime import describe_cpu
+
     return {
-        "cpu_model": _cpu_model(),
+        **describe_cpu(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
