@@ -30,10 +30,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fgsm_helpers.files import write_json_atomic
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 THREAD_ENV = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -45,60 +46,27 @@ THREAD_ENV = (
 
 
 # ------------------------------------------------------------------------- machine, versions
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform``)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    if sys.platform == "darwin":
-        try:
-            return subprocess.check_output(
-                ["sysctl", "-n", "machdep.cpu.brand_string"], text=True
-            ).strip()
-        except (OSError, subprocess.CalledProcessError):
-            pass
-    return platform.processor() or platform.machine() or "unknown-cpu"
-
-
-def _cpu_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
-                    return [flag for flag in wanted if flag in flags]
-    except OSError:
-        pass
-    return []
-
-
 def describe_machine() -> dict[str, Any]:
-    """CPU model, logical/physical cores, RAM, OS, SIMD flags, and the GPU if torch sees one."""
+    """The package's machine description (CPU model and vector extensions, CPU count, torch's
+    threads, platform; ``fgsm_helpers.runtime.describe_machine``), plus what a benchmark reader
+    also wants: physical and usable cores, RAM, OS, and the GPU if torch sees one."""
     import psutil
+    import torch
+
+    from fgsm_helpers.runtime import describe_machine as package_machine
 
     info: dict[str, Any] = {
-        "cpu_model": cpu_model(),
+        **package_machine(),
         "logical_cores": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": f"{platform.system()} {platform.release()}",
         "arch": platform.machine(),
-        "simd": _cpu_flags(),
     }
     if hasattr(os, "sched_getaffinity"):
         info["usable_cores"] = len(os.sched_getaffinity(0))
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except Exception:  # describing the machine must never fail a benchmark
-        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
     return info
 
 
@@ -197,9 +165,12 @@ def setup_threads(threads: int | None) -> int:
 
 
 def resolve_data_dir(data_dir: str | None) -> str:
-    """``--data-dir``, else ``$FGSM_DATA_DIR``, else ``../shared/data``; exported as
-    ``FGSM_DATA_DIR`` so subprocesses (the notebook runner) see the same data."""
-    path = data_dir or os.environ.get("FGSM_DATA_DIR") or str(DEFAULT_DATA_DIR)
+    """``--data-dir``, else the package's default (``$FGSM_DATA_DIR``, else the per-user
+    cache: ``fgsm_helpers.data.default_data_dir``); exported as ``FGSM_DATA_DIR`` so
+    subprocesses (the notebook runner) see the same data. Benchmarks never download."""
+    from fgsm_helpers.data import resolve_data_dir as package_data_dir
+
+    path = str(package_data_dir(data_dir))
     if not (Path(path) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
         raise SystemExit(f"real MNIST not found under {path}: pass --data-dir or set FGSM_DATA_DIR")
     os.environ["FGSM_DATA_DIR"] = str(path)
@@ -254,26 +225,6 @@ def _to_json(value: Any) -> Any:
     return str(value)
 
 
-def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes the file private; results are for all
-    try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(data, out, indent=1, sort_keys=False)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-
-
 def merge_results(path: Path | None, name: str, record: dict[str, Any]) -> Path:
     """Put ``record`` under ``benchmarks[name]`` of the results JSON, keeping the other
     benchmarks' records; the machine description at the top is refreshed."""
@@ -316,7 +267,7 @@ def _merge_locked(path: Path, name: str, record: dict[str, Any]) -> Path:
     data["machine_slug"] = machine_slug(machine)
     data["updated"] = now_iso()
     data.setdefault("benchmarks", {})[name] = _to_json(record)
-    atomic_write_json(path, data)
+    write_json_atomic(path, _to_json(data))
     return path
 
 

@@ -1,9 +1,9 @@
-"""``python -m fgsm_helpers`` (the ``fgsm-series`` console script runs the same ``main``):
-``run`` (the batch run), ``badges`` (badges and setup cells), ``seeds``; see ``runner``."""
+"""``python -m fgsm_helpers``: the command line of :mod:`fgsm_helpers.cli` (the ``fgsm-series``
+console script runs the same ``main``)."""
 
 import sys
 
-from .runner import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

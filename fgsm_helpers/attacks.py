@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import MNIST_STD
+from .models import MNIST_STD
 
 EPS_UNITS = ("pixel", "normalized")
 
@@ -92,7 +92,8 @@ def to_pixel_eps(eps: float, eps_units: str = "pixel", name: str = "eps") -> flo
     return pixel_eps
 
 
-def _check_count(value: int, name: str) -> None:
+def check_count(value: int, name: str) -> None:
+    """Refuse a count (steps, restarts, a batch size...) that is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
@@ -126,7 +127,7 @@ def _labels_for(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> to
     return y.to(x.device).long()
 
 
-def _loss_gradient(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def loss_gradient(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Gradient of the summed cross-entropy loss with respect to the images (model untouched)."""
     x_adv = x_adv.detach().requires_grad_(True)
     loss = F.cross_entropy(model(x_adv), y, reduction="sum")
@@ -145,7 +146,7 @@ def fgsm_direction(
     check_images(x)
     with eval_mode(model):
         y = _labels_for(model, x, y)
-        return _loss_gradient(model, x, y).sign()
+        return loss_gradient(model, x, y).sign()
 
 
 def perturb(x: torch.Tensor, direction: torch.Tensor, pixel_eps: float) -> torch.Tensor:
@@ -221,7 +222,7 @@ def fgsm_random_start(
     with eval_mode(model):
         y = _labels_for(model, x, y)
         x_adv = _random_start(x, pixel_eps, generator)
-        grad = _loss_gradient(model, x_adv, y)
+        grad = loss_gradient(model, x_adv, y)
     return _project(x, x_adv + pixel_alpha * grad.sign(), pixel_eps)
 
 
@@ -252,8 +253,8 @@ def pgd(
     >>> x_adv = pgd(model, x_test[:64], y_test[:64], eps=0.3, steps=40)
     """
     pixel_eps = to_pixel_eps(eps, eps_units)
-    _check_count(steps, "steps")
-    _check_count(restarts, "restarts")
+    check_count(steps, "steps")
+    check_count(restarts, "restarts")
     pixel_alpha = (
         2.5 * pixel_eps / steps if alpha is None else to_pixel_eps(alpha, eps_units, "alpha")
     )
@@ -337,7 +338,7 @@ def trades_adversary(
     >>> x_adv = trades_adversary(model, x_batch, eps=0.3, steps=5)
     """
     pixel_eps = to_pixel_eps(eps, eps_units)
-    _check_count(steps, "steps")
+    check_count(steps, "steps")
     pixel_alpha = (
         2.5 * pixel_eps / steps if alpha is None else to_pixel_eps(alpha, eps_units, "alpha")
     )
@@ -406,7 +407,7 @@ def deepfool(
     >>> x_adv, fooled = deepfool(model, x_test[:100])
     >>> (x_adv - x_test[:100]).flatten(1).norm(dim=1)   # minimal L2 perturbation sizes
     """
-    _check_count(steps, "steps")
+    check_count(steps, "steps")
     if not (isinstance(overshoot, (int, float)) and math.isfinite(overshoot) and overshoot >= 0):
         raise ValueError(f"overshoot must be a finite number >= 0; got {overshoot!r}")
     check_images(x)

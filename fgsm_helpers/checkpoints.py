@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .files import write_atomic
 from .models import ARCHITECTURES, build_model, count_parameters
 
 FORMAT_VERSION = 1
@@ -20,27 +20,17 @@ class CheckpointError(RuntimeError):
     """A checkpoint is unreadable, truncated, or holds another architecture."""
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then ``os.replace`` it into place:
-    an interrupted or failed save leaves the previous file as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-
-
 def _versions() -> dict[str, str]:
-    import fgsm_helpers
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        package = version("fgsm_helpers")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        package = "not installed"
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "fgsm_helpers": fgsm_helpers.__version__,
+        "fgsm_helpers": package,
     }
 
 
@@ -74,9 +64,9 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": meta,
     }
-    _atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    write_atomic(path, lambda tmp: torch.save(payload, tmp))
     meta_path = path.with_name(path.name + ".json")
-    _atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    write_atomic(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
     return path
 
 

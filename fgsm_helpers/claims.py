@@ -10,6 +10,8 @@ nbval alike) with a message naming the claim, instead of printing a false senten
 
 from __future__ import annotations
 
+from . import paper
+
 
 class ClaimFailed(AssertionError):
     """A conclusion the chapter draws does not hold for this run's numbers."""
@@ -78,8 +80,6 @@ def _mean_gap(curve: dict[float, float], table: dict[float, float], what: str) -
 
 
 def _chapter01(run: RunResults, ceilings: dict) -> list[tuple[str, bool, str]]:
-    from . import paper
-
     models = run.results.get("models", {})
     counts = {
         name: card.get("parameters")
@@ -103,8 +103,6 @@ def _chapter01(run: RunResults, ceilings: dict) -> list[tuple[str, bool, str]]:
 
 
 def _chapter02(run: RunResults, ceilings: dict) -> list[tuple[str, bool, str]]:
-    from . import paper
-
     curve = run.fgsm("baseline")
     what = "the baseline's FGSM accuracy (pixel units)"
     ours = {eps: _at(curve, eps, what) for eps in (0.2, 0.3)}
@@ -151,8 +149,6 @@ def _chapter03(run: RunResults, ceilings: dict) -> list[tuple[str, bool, str]]:
 
 
 def _chapter04(run: RunResults, ceilings: dict) -> list[tuple[str, bool, str]]:
-    from . import paper
-
     protocols = {"pixel": "fgsm_at", "normalized": "fgsm_at_normalized"}
     subset = [r for r in run.records if r["attack"] == "pgd" and r.get("eps_units") == "pixel"]
     if not subset:

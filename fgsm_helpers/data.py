@@ -10,9 +10,7 @@ from pathlib import Path
 import torch
 
 from ._env import DATA_DIR_ENV
-
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
+from .models import MNIST_MEAN, MNIST_STD  # noqa: F401 (fh.MNIST_MEAN and fh.MNIST_STD live here)
 
 # MD5 sums of the uncompressed original files (the published ones are of the .gz archives).
 MNIST_MD5 = {

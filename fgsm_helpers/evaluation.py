@@ -5,23 +5,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import version as installed_version
 
 import torch
 from torch import nn
 
 from .attacks import (
-    _check_count,
-    _loss_gradient,
+    check_count,
     check_images,
     check_labels,
+    deepfool,
     eval_mode,
     fgsm_direction,
+    loss_gradient,
     num_classes,
     perturb,
     pgd,
     to_pixel_eps,
 )
 from .progress import progress_bar
+from .results import make_record
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
@@ -139,7 +142,7 @@ def _fgsm_hits(
     eps go through the model together (``clamp(x + eps * sign, 0, 1)``, exactly what
     ``fgsm`` returns), which keeps the weights in cache across eps.
     """
-    direction = _loss_gradient(model, x, y_attack).sign()
+    direction = loss_gradient(model, x, y_attack).sign()
     per_forward = max(1, _IMAGES_PER_FORWARD // len(x))
     hits = []
     for first in range(0, len(pixel_eps), per_forward):
@@ -240,8 +243,6 @@ def deepfool_summary(
 ) -> tuple[dict[str, float], torch.Tensor]:
     """DeepFool on ``x``: (share fooled, median L2 and L-infinity sizes of the successful
     perturbations) and the L2 sizes themselves."""
-    from .attacks import deepfool
-
     x_adv, fooled = deepfool(model, x, steps=steps, overshoot=overshoot)
     delta = (x_adv - x).flatten(1)
     l2 = delta.norm(dim=1)[fooled].cpu()
@@ -287,10 +288,6 @@ class AutoAttackResult:
 
         >>> fh.results.add_records("results.json", [result.record("pgd_at_smallcnn")])
         """
-        from importlib.metadata import version as installed_version
-
-        from .results import make_record
-
         return make_record(
             model,
             "autoattack",
@@ -392,10 +389,10 @@ def autoattack(
     if version not in AUTOATTACK_VERSIONS:
         raise ValueError(f"version must be one of {AUTOATTACK_VERSIONS}; got {version!r}")
     if steps is not None:
-        _check_count(steps, "steps")
+        check_count(steps, "steps")
     if queries is not None:
-        _check_count(queries, "queries")
-    _check_count(batch_size, "batch_size")
+        check_count(queries, "queries")
+    check_count(batch_size, "batch_size")
     pixel_eps = to_pixel_eps(eps)
     check_images(x)
     check_labels(y, len(x))

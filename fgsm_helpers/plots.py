@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from .attacks import EPS_UNITS, fgsm_direction, perturb, to_pixel_eps
-from .data import MNIST_STD
 from .evaluation import predict_proba
+from .models import MNIST_STD
 
 CLASSES = list(range(10))
 #: Pixel eps from which the flat-gray attack reaches every image (the accuracy ceiling applies).

@@ -13,22 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from ._env import NOTEBOOK_ENV
+from .files import write_text_atomic
 
-ATTACK_NAMES = (
-    "none",
-    "fgsm",
-    "pgd",
-    "fgsm_rs",
-    "flat_gray",
-    "transfer_fgsm",
-    "transfer_pgd",
-    "autoattack",
-)
-_KEY_FIELDS = (
+#: The fields that make a record's identity: the same values, the same measurement.
+KEY_FIELDS = (
     "model",
     "attack",
     "eps",
@@ -43,23 +34,6 @@ _KEY_FIELDS = (
     "version",
     "notebook",  # two chapters measuring the same thing (other random starts) keep both records
 )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(tmp, path)
-
-
-def load_study(path: str | os.PathLike | None, committed: Path, command: str) -> dict:
-    """A study's JSON: the one at ``path``, else the committed one shipped with the package
-    (``committed``); a missing file names the ``command`` that makes one."""
-    path = Path(path) if path is not None else committed
-    if not path.is_file():
-        raise FileNotFoundError(f"no study at {path}; make one with `{command}`")
-    return json.loads(path.read_text())
 
 
 def load_results(path: str | os.PathLike) -> dict:
@@ -112,15 +86,15 @@ def add_records(path: str | os.PathLike, records: list[dict]) -> dict:
     notebook = os.environ.get(NOTEBOOK_ENV)
     if notebook:
         records = [{**r, "notebook": notebook} for r in records]
-    index = {_key(r): i for i, r in enumerate(data["records"])}
+    index = {identity(r): i for i, r in enumerate(data["records"])}
     for record in records:
-        key = _key(record)
+        key = identity(record)
         if key in index:
             data["records"][index[key]] = record
         else:
             index[key] = len(data["records"])
             data["records"].append(record)
-    _atomic_write_text(Path(path), json.dumps(data, indent=1))
+    write_text_atomic(path, json.dumps(data, indent=1))
     return data
 
 
@@ -128,7 +102,7 @@ def set_section(path: str | os.PathLike, section: str, name: str, value) -> dict
     """Set ``data[section][name] = value`` (e.g. the protocol card, or a model's description)."""
     data = load_results(path)
     data.setdefault(section, {})[name] = value
-    _atomic_write_text(Path(path), json.dumps(data, indent=1))
+    write_text_atomic(path, json.dumps(data, indent=1))
     return data
 
 
@@ -153,5 +127,7 @@ def find(data: dict, **fields) -> list[dict]:
     return [r for r in data["records"] if all(r.get(k) == v for k, v in fields.items())]
 
 
-def _key(record: dict) -> tuple:
-    return tuple(record.get(field) for field in _KEY_FIELDS)
+def identity(record: dict) -> tuple:
+    """What makes ``record`` one measurement: its values of :data:`KEY_FIELDS`. Writing a record
+    with the same identity replaces the old one."""
+    return tuple(record.get(field) for field in KEY_FIELDS)

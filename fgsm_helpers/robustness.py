@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import _check_count, check_images, check_labels, eval_mode, to_pixel_eps
+from .attacks import check_count, check_images, check_labels, eval_mode, fgsm, pgd, to_pixel_eps
 from .evaluation import pgd_accuracy
 from .progress import progress_bar
 
@@ -83,8 +83,8 @@ def pgd_strength(
         if not counts:
             raise ValueError(f"{name} must name at least one count")
         for count in counts:
-            _check_count(count, name)
-    _check_count(restart_steps, "restart_steps")
+            check_count(count, name)
+    check_count(restart_steps, "restart_steps")
     settings = [("steps", n, n, 1) for n in steps] + [
         ("restarts", r, restart_steps, r) for r in restarts
     ]
@@ -117,8 +117,8 @@ def square_accuracy(
     import torchattacks
 
     pixel_eps = to_pixel_eps(eps)
-    _check_count(queries, "queries")
-    _check_count(batch_size, "batch_size")
+    check_count(queries, "queries")
+    check_count(batch_size, "batch_size")
     check_images(x)
     check_labels(y, len(x))
     device = next(model.parameters()).device
@@ -244,8 +244,6 @@ def step_versus_search(
     means the gradient at the image points away from where the loss really grows in the ball
     (the loss surface curves sharply near the data: gradient masking).
     """
-    from .attacks import fgsm, pgd
-
     device = next(model.parameters()).device
     x, y = x.detach().to(device), y.to(device).long()
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -3,13 +3,12 @@
 ``python -m fgsm_helpers run --out DIR [--quick] [-p NAME VALUE ...] [--only 01 02]`` (or
 ``fgsm-series run ...``) writes the executed notebooks, ``DIR/results.json`` (every accuracy
 measured) and each figure as PNG. A failing notebook stops the run with its name and the
-failing cell; what earlier notebooks wrote stays on disk. The same command line has
-``badges`` (see ``badges``) and ``seeds`` (see ``seeds``).
+failing cell; what earlier notebooks wrote stays on disk. The command line itself is
+:mod:`fgsm_helpers.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import contextlib
 import json
@@ -23,8 +22,6 @@ from pathlib import Path
 
 from ._env import DATA_DIR_ENV, NOTEBOOK_ENV, QUICK_ENV
 
-SCRIPT_NAME = "fgsm-series"  # the console script (pyproject.toml's [project.scripts])
-MODULE_NAME = "python -m fgsm_helpers"
 # Set through the environment before the notebooks' parameters cell runs, so papermill's
 # injected cell (which comes after it) cannot change it: only --quick can.
 NOT_A_PARAMETER = {"QUICK": "--quick"}
@@ -144,7 +141,10 @@ def kernel_machine() -> dict | None:
     """The machine the notebooks' kernels run on, as ``regress`` compares it (CPU model and
     vector extensions, torch's threads and version), asked of this Python in a child process so
     that the batch run itself never imports torch; None if that fails."""
-    code = "import json; from fgsm_helpers.regression import machine_key; print(json.dumps(machine_key()))"
+    code = (
+        "import json; from fgsm_helpers.studies.regression import machine_key; "
+        "print(json.dumps(machine_key()))"
+    )
     try:
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
@@ -275,118 +275,3 @@ def _first_line(executed: Path, exec_count: int) -> str:
 
 class SeriesError(RuntimeError):
     """A notebook of the batch run failed."""
-
-
-def program_name(argv0: str | None = None) -> str:
-    """How the user called the command line, for its usage lines: ``fgsm-series`` when run
-    as the console script, else ``python -m fgsm_helpers``."""
-    name = Path(argv0 if argv0 is not None else sys.argv[0]).name
-    if name.lower().removesuffix(".exe").removesuffix("-script.py") == SCRIPT_NAME:
-        return SCRIPT_NAME
-    return MODULE_NAME
-
-
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser (``run``, ``badges``, ``seeds``, ``collapse``, ``ablation``,
-    ``regress``,
-    ``--version``)."""
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog=prog or program_name(), description="The FGSM notebook series from the command line."
-    )
-    parser.add_argument("--version", action="version", version=f"{SCRIPT_NAME} {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="execute the whole series with papermill")
-    run.add_argument(
-        "--out", required=True, help="folder for executed notebooks, results.json, figures"
-    )
-    run.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke configuration (FGSM_QUICK=1): small data subsets, few attack steps",
-    )
-    run.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="set a notebook parameter (passed to papermill), e.g. -p EPOCHS 2; "
-        "QUICK is not one: use --quick",
-    )
-    run.add_argument(
-        "--only", nargs="+", help="run only the notebooks whose names start with these"
-    )
-    run.add_argument("--notebooks", help="folder holding the notebooks (default: ./notebooks)")
-    run.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
-    badges = commands.add_parser(
-        "badges", help="write the Colab badges and setup cells into the notebooks"
-    )
-    badges.add_argument("--repo", required=True, help="GitHub OWNER/NAME")
-    badges.add_argument("--ref", default="main", help="branch, tag or commit the badges open")
-    badges.add_argument("--root", default=".", help="repository root")
-    # Listed for --help only: main() hands everything after "seeds" to seeds.main untouched.
-    commands.add_parser(
-        "seeds", add_help=False, help="seed-variance runs (seeds --help lists its options)"
-    )
-    commands.add_parser(
-        "collapse",
-        add_help=False,
-        help="how often FGSM with a random start collapses, over seeds (collapse --help)",
-    )
-    commands.add_parser(
-        "ablation",
-        add_help=False,
-        help="chapter 06's defence with one ingredient changed at a time (ablation --help)",
-    )
-    commands.add_parser(
-        "regress",
-        add_help=False,
-        help="compare a full run's accuracies with the committed run (regress --help)",
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The command line: ``fgsm-series`` / ``python -m fgsm_helpers`` (see ``--help``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["seeds"]:
-        from .seeds import main as seeds_main
-
-        return seeds_main(argv[1:])
-    if argv[:1] == ["collapse"]:
-        from .collapse import main as collapse_main
-
-        return collapse_main(argv[1:], prog=f"{program_name()} collapse")
-    if argv[:1] == ["ablation"]:
-        from .defence import main as ablation_main
-
-        return ablation_main(argv[1:], prog=f"{program_name()} ablation")
-    if argv[:1] == ["regress"]:
-        from .regression import main as regress_main
-
-        return regress_main(argv[1:], prog=f"{program_name()} regress")
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "badges":
-            from .badges import write_badges
-
-            for path in write_badges(args.root, args.repo, args.ref):
-                print(f"wrote {path}")
-            return 0
-        parameters = {name: parse_value(value) for name, value in args.parameter}
-        run_series(
-            args.out,
-            quick=args.quick,
-            parameters=parameters,
-            only=args.only,
-            notebook_dir=args.notebooks,
-            timeout=args.timeout,
-        )
-    except (SeriesError, ValueError, FileNotFoundError) as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 1
-    return 0

@@ -168,3 +168,17 @@ def describe_cpu() -> dict:
         "cpu_model": model or platform.processor() or platform.machine(),
         "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
     }
+
+
+def describe_machine(device=None) -> dict:
+    """Where a measurement ran: :func:`describe_cpu`, the CPU count, torch's threads, the
+    platform, and the GPU's name when ``device`` is one."""
+    info = {
+        **describe_cpu(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+    if device is not None and torch.device(device).type == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info

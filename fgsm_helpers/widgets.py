@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from .attacks import EPS_UNITS, check_images, check_labels, fgsm_direction, perturb, to_pixel_eps
-from .data import MNIST_STD
 from .evaluation import predict_proba
-from .plots import draw_attack_panels, perturbation_title
+from .models import MNIST_STD
+from .plots import draw_attack_panels, perturbation_title, plot_adversarial_gallery
 
 CSS_FIGURE = "fgsm-explorer-figure"
 CSS_STATUS = "fgsm-explorer-status"
@@ -251,8 +251,6 @@ def explorer_static_figure(
     >>> for name, fig in explorer_static_figure({"baseline": model}, x_test, y_test).items():
     ...     fh.plots.save_figure(fig, "outputs", f"02_explorer_{name}")
     """
-    from .plots import plot_adversarial_gallery
-
     if isinstance(models, nn.Module):
         models = {"model": models}
     if not models:

@@ -90,13 +90,13 @@ def small_run(notebook_dir, tmp_path, data_dir, request):
     """Notebook 02 with small parameters in notebook_dir, its baseline checkpoint already in place,
     and the adversarial predictions the explorer must show, computed here without any widget.
 
-    The checkpoint is trained once and kept in pytest's cache (get_model retrains it when the
+    The checkpoint is trained once and kept in pytest's cache (fh.zoo.get retrains it when the
     recipe changes); the notebook gets a copy in its own temporary CHECKPOINT_DIR."""
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     cache = Path(cache.mkdir("fgsm_browser_checkpoints")) if cache else tmp_path
-    model, _, _ = fh.series.get_model(
+    model = fh.zoo.get(
         "baseline", cache, data_dir=data_dir, seed=SEED, train_subset=TRAIN_SUBSET, progress=False
-    )
+    ).model
     checkpoint_dir = tmp_path / "checkpoints"
     checkpoint_dir.mkdir()
     shutil.copy2(cache / "baseline.pt", checkpoint_dir / "baseline.pt")

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import fgsm_helpers as fh
-from fgsm_helpers import collapse
+from fgsm_helpers.studies import collapse
 
 
 def test_published_net_is_smallcnn_without_normalization():
@@ -44,14 +44,21 @@ def test_published_loop_trains_and_is_repeatable(clamp_start):
 
 
 def test_clamped_start_is_plain_fgsm_on_black_pixels():
-    """The study's explanation, checked: on a pixel at 0 with an upward gradient, a step of
-    1.25 eps from a start clamped into [0, eps] always lands on +eps (plain FGSM's point), and
-    from an unclamped start anywhere in [0.25 eps, eps]."""
+    """The study's explanation, checked on the package's FGSM-RS: on black pixels (0) whose loss
+    gradient points up, a step of 1.25 eps from a start clamped into [0, 1] always lands on +eps,
+    plain FGSM's point, whatever the random start; from an unclamped start (the published code)
+    it lands anywhere in [0.25 eps, eps]."""
     eps, alpha = 0.3, 0.375
-    start = torch.linspace(-eps, eps, 1001)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
+    with torch.no_grad():  # class 0 is the label; every pixel raises the loss by raising class 1
+        model[1].weight.copy_(torch.tensor([[-1.0] * 4, [1.0] * 4]))
+    x, y = torch.zeros(256, 1, 2, 2), torch.zeros(256, dtype=torch.long)
+    generator = torch.Generator().manual_seed(0)
+    x_adv = fh.fgsm_random_start(model, x, y, eps, alpha, generator=generator)
+    assert torch.equal(x_adv, fh.fgsm(model, x, y, eps))  # every start ends at plain FGSM
+    assert torch.allclose(x_adv, torch.full_like(x_adv, eps))
+    start = torch.linspace(-eps, eps, 1001)  # the published loop: no clamp before the step
     unclamped = (start + alpha).clamp(-eps, eps).clamp(min=0)
-    clamped = (start.clamp(min=0) + alpha).clamp(-eps, eps).clamp(min=0)
-    assert torch.allclose(clamped, torch.full_like(clamped, eps))
     assert unclamped.min().item() == pytest.approx(0.25 * eps) and unclamped.max() == eps
 
 
@@ -75,6 +82,7 @@ def test_summary_counts_and_rates():
     assert row["pgd_mean_not_collapsed"] == pytest.approx(85.0)
 
 
+@pytest.mark.slow
 def test_study_runs_saves_and_resumes(tmp_path, data_dir, monkeypatch):
     monkeypatch.setitem(collapse.QUICK, "epochs", 1)
     monkeypatch.setitem(collapse.QUICK, "train_images", 300)

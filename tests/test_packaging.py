@@ -12,6 +12,7 @@ import importlib.metadata as metadata
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import fgsm_helpers
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    tomllib = pytest.importorskip("tomli", reason="reading pyproject.toml needs tomllib or tomli")
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -231,7 +227,7 @@ def test_lock_file_satisfies_every_declared_range():
     problems = []
     for requirement in declared(*EXTRAS):
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue  # not for this Python (e.g. tomli before 3.11)
+            continue  # not for this Python
         name = canonicalize_name(requirement.name)
         if name not in pins:
             problems.append(f"{name} is declared but not pinned")
@@ -265,3 +261,12 @@ def test_plain_pytest_does_not_collect_notebooks():
     assert not {"--nbval", "--nbval-lax"} & set(addopts), "nbval's mode is the caller's choice"
     assert collected_notebook_items("notebooks") == []
     assert collected_notebook_items("notebooks", "--nbval-lax")  # and collected when asked for
+
+
+def test_requires_python_is_what_ci_tests():
+    """The oldest Python the package admits is one CI runs (3.11: the .venv), and the code may
+    use what that Python has (tomllib, zip(strict=...))."""
+    assert PROJECT["requires-python"] == ">=3.11"
+    assert PYPROJECT["tool"]["ruff"]["target-version"] == "py311"
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "3.12" in ci

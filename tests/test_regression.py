@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fgsm_helpers import claims, regression
+from fgsm_helpers import claims
 from fgsm_helpers.results import add_records, make_record
+from fgsm_helpers.studies import regression
 
 FOREIGN_RUN = Path(__file__).resolve().parents[2] / "shared" / "runs" / "amd-epyc-2core"
 needs_foreign_run = pytest.mark.skipif(
@@ -391,12 +392,12 @@ def test_two_chapters_measuring_the_same_thing_keep_a_record_each(tmp_path, monk
 
 
 def test_the_committed_reference_holds_what_does_not_depend_on_training():
-    from fgsm_helpers import series
+    from fgsm_helpers import zoo
 
     reference = regression.load_reference()
     invariants = reference["invariants"]
     for name, card in invariants["models"].items():
-        assert card["recipe"] == series.recipe(name)
+        assert card["recipe"] == zoo.recipe(name)
         assert card["parameters"] == claims.PAPER_CNN_PARAMETERS
     assert invariants["ceilings"] == {"500": 13.4, "10000": 11.35}
     assert reference["chapters"] == list(regression.CHAPTERS)

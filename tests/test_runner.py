@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 import fgsm_helpers
-from fgsm_helpers import runner
+from fgsm_helpers import cli, runner
 
 
 def _notebook(path, body, parameters="VALUE = 1\nOUTPUT_DIR = 'outputs'"):
@@ -81,7 +81,7 @@ def test_unknown_parameter_is_refused(series, tmp_path):
 
 def test_command_line_reports_failure(series, tmp_path, capsys):
     _notebook(series / "01_first.ipynb", "1 / 0")
-    code = runner.main(
+    code = cli.main(
         ["run", "--out", str(tmp_path / "out"), "--notebooks", str(series), "-p", "VALUE", "3"]
     )
     assert code == 1
@@ -136,9 +136,9 @@ def _cli(*args, cwd=None):
 
 
 def test_program_name_follows_the_invocation():
-    assert runner.program_name("/venv/bin/fgsm-series") == "fgsm-series"
-    assert runner.program_name("fgsm-series.exe") == "fgsm-series"  # pip's launcher on Windows
-    assert runner.program_name("/repo/fgsm_helpers/__main__.py") == "python -m fgsm_helpers"
+    assert cli.program_name("/venv/bin/fgsm-series") == "fgsm-series"
+    assert cli.program_name("fgsm-series.exe") == "fgsm-series"  # pip's launcher on Windows
+    assert cli.program_name("/repo/fgsm_helpers/__main__.py") == "python -m fgsm_helpers"
 
 
 def test_usage_lines_name_python_dash_m():
@@ -163,7 +163,7 @@ def test_console_script_names_itself_in_every_usage_line():
 
 def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        runner.main(["--version"])
+        cli.main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out == f"fgsm-series {fgsm_helpers.__version__}\n"
 
@@ -218,7 +218,7 @@ def test_not_writable_folder_is_refused_before_any_notebook(series, tmp_path, mo
 
 
 def test_quick_as_a_parameter_is_refused(series, tmp_path, capsys):
-    code = runner.main(
+    code = cli.main(
         ["run", "--out", str(tmp_path / "out"), "--notebooks", str(series), "-p", "QUICK", "True"]
     )
     assert code == 1
@@ -249,15 +249,15 @@ def test_a_normal_run_prints_no_warnings(tmp_path):
 
 def test_seeds_forwards_its_arguments(monkeypatch):
     calls = []
-    stand_in = types.ModuleType("fgsm_helpers.seeds")
-    stand_in.main = lambda argv: calls.append(argv) or 3
-    monkeypatch.setitem(sys.modules, "fgsm_helpers.seeds", stand_in)
-    assert runner.main(["seeds", "--help", "--seeds", "0", "1", "-p", "EPOCHS", "2"]) == 3
+    stand_in = types.ModuleType("fgsm_helpers.studies.seeds")
+    stand_in.main = lambda argv, prog: calls.append(argv) or 3
+    monkeypatch.setitem(sys.modules, "fgsm_helpers.studies.seeds", stand_in)
+    assert cli.main(["seeds", "--help", "--seeds", "0", "1", "-p", "EPOCHS", "2"]) == 3
     assert calls == [["--help", "--seeds", "0", "1", "-p", "EPOCHS", "2"]]
-    assert runner.main(["seeds"]) == 3 and calls[-1] == []
+    assert cli.main(["seeds"]) == 3 and calls[-1] == []
 
 
 def test_seeds_is_listed_in_help(capsys):
     with pytest.raises(SystemExit):
-        runner.main(["--help"])
+        cli.main(["--help"])
     assert "seeds" in capsys.readouterr().out

@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from fgsm_helpers import paper, seeds
+from fgsm_helpers import paper
+from fgsm_helpers.studies import seeds
 
 ALL_EPS = list(seeds.EPS_LIST)
 
@@ -164,14 +165,14 @@ def test_each_seed_is_saved_before_the_next_starts(tmp_path, monkeypatch):
 
 
 def test_study_records_how_it_was_made(tmp_path, fake_training, monkeypatch):
-    import fgsm_helpers._env
+    from fgsm_helpers.studies import state
 
     tuned = []  # main tunes the allocator as the notebooks do; not in the test process
-    monkeypatch.setattr(fgsm_helpers._env, "tune_cpu_allocator", lambda: tuned.append(1))
+    monkeypatch.setattr(state, "tune_cpu_allocator", lambda: tuned.append(1))
     out = tmp_path / "study.json"
     assert seeds.main(["--n", "2", "--quick", "--out", str(out)]) == 0
     study = seeds.load_study(out)
-    assert study["command"] == f"python -m fgsm_helpers seeds --n 2 --quick --out {out}"
+    assert study["command"] == f"fgsm-series seeds --n 2 --quick --out {out}"
     assert study["configuration"]["quick"] is True
     assert study["configuration"]["train_images"] == seeds.QUICK_TRAIN_SUBSET
     assert set(study["versions"]) == {"torch", "python"}
@@ -216,7 +217,7 @@ def test_bad_command_lines_are_refused(argv, capsys):
 
 
 def test_load_study_says_what_is_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no seed study"):
+    with pytest.raises(FileNotFoundError, match="no study at"):
         seeds.load_study(tmp_path / "absent.json")
     (tmp_path / "other.json").write_text('{"seeds": []}')
     with pytest.raises(ValueError, match="configuration"):

@@ -28,12 +28,18 @@ import os
 import sys
 from pathlib import Path
 
-from .claims import run_claims
-from .results import _KEY_FIELDS, load_results
-from .results import _key as _identity
+import torch
 
-STUDY_DIR = Path(__file__).resolve().parent / "study"
-REFERENCE_PATH = STUDY_DIR / "reference_run.json"
+from ..attacks import accuracy_ceiling
+from ..claims import run_claims
+from ..data import load_mnist
+from ..results import KEY_FIELDS, identity, load_results
+from ..runner import find_notebooks
+from ..runtime import describe_cpu
+from .seeds import load_study
+from .state import DATA_DIR, committed_path
+
+REFERENCE_PATH = committed_path("reference")
 DEFAULT_TOLERANCE = 0.05
 CHAPTERS = ("01", "02", "03", "04")
 MODES = ("exact", "invariants")
@@ -44,10 +50,6 @@ _MODEL_INVARIANTS = ("architecture", "parameters", "recipe")
 def machine_key() -> dict:
     """What decides whether training repeats to the bit: CPU model, its vector extensions, the
     number of threads and the torch version."""
-    import torch
-
-    from .runtime import describe_cpu
-
     return {
         **describe_cpu(),
         "torch_threads": torch.get_num_threads(),
@@ -59,7 +61,7 @@ def describe_record(record: dict) -> str:
     """A record's identity in words, e.g. ``baseline fgsm eps=0.2 pixel, 10000 images``."""
     extras = [
         f"{field}={record[field]}"
-        for field in _KEY_FIELDS
+        for field in KEY_FIELDS
         if field not in ("model", "attack", "eps", "eps_units", "n_images")
         and record.get(field) is not None
     ]
@@ -72,9 +74,6 @@ def describe_record(record: dict) -> str:
 
 def _ceilings(n_images: list[int], data_dir=None) -> dict[str, float]:
     """The share (%) of the most common class in the first n test images, for each n."""
-    from .attacks import accuracy_ceiling
-    from .data import load_mnist
-
     _, y = load_mnist("test", data_dir, download=False)
     return {str(n): accuracy_ceiling(y[:n]) for n in sorted(set(n_images))}
 
@@ -117,7 +116,7 @@ def make_reference(
             "protocol": results["protocol"],
             "ceilings": _ceilings([r["n_images"] for r in records], data_dir),
         },
-        "records": sorted(records, key=lambda r: [str(v) for v in _identity(r)]),
+        "records": sorted(records, key=lambda r: [str(v) for v in identity(r)]),
     }
 
 
@@ -140,9 +139,7 @@ def seed_bands(paths=None) -> dict:
     """``(model, units, eps) -> {"low", "high", "n", "cpus"}``: the lowest and highest FGSM
     accuracy over every seed of the committed seed studies (``study/seed_study*.json``, one
     per kind of CPU), with how many seeds and which CPUs they come from."""
-    from .seeds import load_study
-
-    paths = sorted(STUDY_DIR.glob("seed_study*.json")) if paths is None else paths
+    paths = sorted(DATA_DIR.glob("seed_study*.json")) if paths is None else paths
     values: dict[tuple, list[float]] = {}
     cpus: dict[tuple, set[str]] = {}
     for path in paths:
@@ -171,9 +168,7 @@ def defence_outcomes(paths=None) -> dict:
     """How often one run of the paper's defence (``fgsm_at``, pixel units) defeats FGSM, its
     FGSM accuracy *rising* from eps 0.1 to 0.2 (the failure chapter 05 teaches), over the
     seeds of the committed seed studies: ``{"defeats": k, "n": n, "by_cpu": {cpu: (k, n)}}``."""
-    from .seeds import load_study
-
-    paths = sorted(STUDY_DIR.glob("seed_study*.json")) if paths is None else paths
+    paths = sorted(DATA_DIR.glob("seed_study*.json")) if paths is None else paths
     by_cpu: dict[str, list[int]] = {}
     for path in paths:
         study = load_study(path)
@@ -304,11 +299,11 @@ def compare(
         if problem:
             failures.append(f"malformed: {record!r}: {problem}")
         else:
-            measured[_identity(record)] = record
+            measured[identity(record)] = record
     bands = seed_bands() if mode == "invariants" else {}
     for ref in reference["records"]:
         name = describe_record(ref)
-        new = measured.get(_identity(ref))
+        new = measured.get(identity(ref))
         if new is None:
             failures.append(f"missing: {name} (reference {ref['accuracy']:.2f}%)")
             continue
@@ -422,8 +417,6 @@ def _compare_notebook(executed: dict, committed: dict) -> tuple[int, list[str]]:
 def notebook_pairs(run_dir, chapters=CHAPTERS, notebook_dir=None) -> dict:
     """``{file name: (executed, committed)}`` for each chapter's executed notebook in
     ``run_dir`` that has a committed counterpart (the repository's ``notebooks/``)."""
-    from .runner import find_notebooks
-
     try:
         committed = {p.name: p for p in find_notebooks(notebook_dir)}
     except FileNotFoundError:

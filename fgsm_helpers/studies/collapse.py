@@ -20,27 +20,28 @@ A run counts as collapsed when its PGD-50 accuracy (eps 0.3, step 0.01, random s
 ``COLLAPSE_BELOW`` percent; the runs' accuracies are all recorded, so the threshold is no secret.
 
     fgsm-series collapse --seeds 0 1 2 3 4 --out collapse.json [--device auto] [--quick]
+
+The committed study ships as ``studies/data/collapse_study.json`` (chapter 05 reads it).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import shlex
 import statistics
-import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: The committed study, shipped as package data (chapter 05 reads it).
-STUDY_PATH = Path(__file__).resolve().parent / "study" / "collapse_study.json"
+from ..data import load_mnist
+from ..evaluation import accuracy, pgd_accuracy
+from ..models import SmallCNN
+from ..progress import progress_bar
+from ..runtime import get_device, set_seed
+from ..training import train
+from .state import Study, check_seeds, load, run_command, study_parser
+
 VARIANTS = ("package", "published", "published_clamped_start", "published_normalized")
 COLLAPSE_BELOW = 50.0  # PGD-50 accuracy (%) under which a run counts as collapsed
 #: The published recipe (locuslab/fast_adversarial, MNIST/train_mnist.py defaults).
@@ -51,7 +52,6 @@ QUICK = {"epochs": 2, "train_images": 2000, "test_images": 200, "pgd_steps": 10}
 
 def published_mnist_net(normalize: bool = False) -> nn.Sequential:
     """The published MNIST network: SmallCNN's layers, without (by default) its ``Normalize``."""
-    from .models import SmallCNN
 
     layers = list(SmallCNN().children())
     return nn.Sequential(*(layers if normalize else layers[1:]))
@@ -79,8 +79,6 @@ def train_published_fgsm_rs(
     the loss at ``x + delta``. The rate follows ``np.interp(t, [0, epochs * 2 // 5, epochs],
     [0, lr_max, 0])`` with t in epochs, updated before every batch.
     """
-    from .progress import progress_bar
-    from .runtime import set_seed
 
     set_seed(seed)
     device = x.device
@@ -124,9 +122,6 @@ def train_package_fgsm_rs(
     x: torch.Tensor, y: torch.Tensor, *, seed: int, epochs: int = PUBLISHED["epochs"], progress=True
 ) -> nn.Module:
     """The package's FGSM-RS, with chapter 05's recipe (its ``WONG`` settings), on ``SmallCNN``."""
-    from .models import SmallCNN
-    from .runtime import set_seed
-    from .training import train
 
     set_seed(seed)
     model = SmallCNN().to(x.device)
@@ -162,15 +157,6 @@ def train_variant(variant: str, x, y, *, seed: int, epochs: int, progress: bool)
         normalize=variant == "published_normalized",
         progress=progress,
     )
-
-
-def _machine(device) -> dict:
-    from .seeds import machine
-
-    info = machine()
-    if torch.device(device).type != "cpu" and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
 
 
 def summarize(study: dict) -> list[dict]:
@@ -214,11 +200,8 @@ def run_study(
 ) -> dict:
     """Train every variant with every seed, measure each final model, and save the study to
     ``out_path`` after every run (a rerun skips the runs already there)."""
-    from .data import load_mnist
-    from .evaluation import accuracy, pgd_accuracy
-    from .seeds import _check_seeds, _write_atomic
 
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; known: {VARIANTS}")
@@ -234,22 +217,13 @@ def run_study(
         },
         "collapse_below": COLLAPSE_BELOW,
     }
-    path = Path(out_path)
-    if path.is_file():
-        study = json.loads(path.read_text())
-        if study.get("configuration") != configuration:
-            raise ValueError(
-                f"{path} holds a study with another configuration; choose another --out"
-            )
-    else:
-        study = {
-            "description": __doc__.split("\n\n")[0],
-            "command": command,
-            "configuration": configuration,
-            "versions": {"torch": torch.__version__, "python": platform.python_version()},
-            "machine": _machine(device),
-            "runs": [],
-        }
+    study = Study(
+        out_path,
+        description=__doc__.split("\n\n")[0],
+        command=command,
+        configuration=configuration,
+        device=device,
+    )
     x_train, y_train = load_mnist(
         "train",
         data_dir,
@@ -259,10 +233,9 @@ def run_study(
     )
     x_test, y_test = load_mnist("test", data_dir, device=device)
     n_test = configuration["evaluation"]["test_images"]
-    done = {(r["variant"], r["seed"]) for r in study["runs"]}
     for seed in seeds:
         for variant in variants:
-            if (variant, seed) in done:
+            if study.has(variant=variant, seed=seed):
                 continue
             start = time.perf_counter()
             model = train_variant(
@@ -286,42 +259,32 @@ def run_study(
                 "collapsed": robust < COLLAPSE_BELOW,
                 "train_seconds": round(seconds, 1),
             }
-            study["runs"].append(run)
-            study["summary"] = summarize(study)
-            study["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            _write_atomic(study, path)
+            study.runs.append(run)
+            study.data["summary"] = summarize(study.data)
+            study.save()
             if progress:
                 print(
                     f"seed {seed} | {variant:24s} | clean {run['clean']:.2f}% | PGD "
                     f"{robust:.1f}%{' COLLAPSED' if run['collapsed'] else ''} | {seconds:.0f} s",
                     flush=True,
                 )
-    return study
+    return study.data
 
 
 def load_study(path=None) -> dict:
     """The committed collapse study (or the one at ``path``)."""
-    from .results import load_study as load_study_file
-
-    return load_study_file(path, STUDY_PATH, "fgsm-series collapse")
+    return load("collapse", path)
 
 
 def main(argv=None, prog: str = "fgsm-series collapse") -> int:
-    from .runtime import get_device, tune_cpu_allocator
-
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    """``fgsm-series collapse``: run (or resume) the collapse study."""
+    parser = study_parser(
+        prog, __doc__.split("\n\n")[0], out_help="JSON file (resumed when it exists)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--out", required=True, help="JSON file (resumed when it exists)")
-    parser.add_argument(
-        "--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or mps"
-    )
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--quick", action="store_true", help="2 epochs on 2,000 images (tests)")
-    args = parser.parse_args(argv)
-    tune_cpu_allocator()
-    command = " ".join([prog, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
-    try:
+
+    def body(args, command):
         study = run_study(
             args.seeds,
             args.out,
@@ -331,12 +294,10 @@ def main(argv=None, prog: str = "fgsm-series collapse") -> int:
             quick=args.quick,
             command=command,
         )
-    except (ValueError, FileNotFoundError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
-    for row in study["summary"]:
-        print(
-            f"{row['variant']:24s} collapsed {row['collapsed']}/{row['runs']} "
-            f"| PGD median {row['pgd_median']:.1f}% (min {row['pgd_min']:.1f}, max {row['pgd_max']:.1f})"
-        )
-    return 0
+        for row in study["summary"]:
+            print(
+                f"{row['variant']:24s} collapsed {row['collapsed']}/{row['runs']} | PGD median "
+                f"{row['pgd_median']:.1f}% (min {row['pgd_min']:.1f}, max {row['pgd_max']:.1f})"
+            )
+
+    return run_command(parser, argv, body)

@@ -1,12 +1,16 @@
 """The seed study: chapter 04's Tables 1 and 2 for several training seeds, so that a verdict
 is stated only as far as it holds for every seed.
 
-For each seed the three shared models (``baseline``, ``fgsm_at``, ``fgsm_at_normalized``, the
-default recipes of :mod:`fgsm_helpers.series` with that seed) are trained, and FGSM accuracy
-(true labels, images clamped to [0, 1]) is measured at eps 0 and at the paper's eps 0.1-0.8:
-the baseline in both units, each defended model in its own units (``fgsm_at`` in pixel units,
-``fgsm_at_normalized`` in normalized units), as chapter 04 does. The study is a JSON file,
-saved after every seed and resumed from it.
+For each seed the three models of the paper (``baseline``, ``fgsm_at``, ``fgsm_at_normalized``,
+their recipes in :mod:`fgsm_helpers.zoo` with that seed) are trained, and FGSM accuracy (true
+labels, images clamped to [0, 1]) is measured at eps 0 and at the paper's eps 0.1-0.8: the
+baseline in both units, each defended model in its own units (``fgsm_at`` in pixel units,
+``fgsm_at_normalized`` in normalized units), as chapter 04 does. Every seed records the machine
+it ran on: training rounds differently on another CPU, so a study made on another kind of CPU
+ships as its own file (``studies/data/seed_study_<cpu>.json``) and the regression's bands use
+them all.
+
+    fgsm-series seeds --n 5 --out seed_study.json       # about 5 minutes a seed on 2 cores
 
 >>> study = run_seed_study([0, 1], "study.json", quick=True)   # about a minute on 2 cores
 >>> summarize(study)[0]      # {"model": "baseline", "units": "pixel", "eps": 0.0, "mean": ...}
@@ -15,22 +19,18 @@ saved after every seed and resumed from it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
-from pathlib import Path
 
-from . import paper
-
-#: The committed study (full configuration, five seeds), shipped as package data.
-STUDY_PATH = Path(__file__).resolve().parent / "study" / "seed_study.json"
+from .. import paper
+from ..data import load_mnist
+from ..evaluation import robustness_curve
+from ..runtime import describe_machine, get_device
+from ..zoo import get
+from .state import Study, check_seeds, load, run_command, study_parser
 
 #: Which units each model is attacked in: the baseline in both, each defence in its own.
 MODEL_UNITS = {
@@ -45,6 +45,10 @@ EPS_LIST = (0.0, *paper.TABLE2_EPS)
 #: Settings of the quick configuration (tests, smoke runs).
 QUICK_TRAIN_SUBSET = 2000
 QUICK_TEST_SUBSET = 500
+DESCRIPTION = (
+    "Chapter 04's Tables 1 and 2 for several training seeds: FGSM accuracy (%) of the "
+    "shared models, the baseline in both eps units, each defence in its own units."
+)
 
 
 def _configuration(quick: bool) -> dict:
@@ -58,84 +62,18 @@ def _configuration(quick: bool) -> dict:
     }
 
 
-def _check_seeds(seeds: Sequence[int]) -> list[int]:
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed")
-    for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seeds must be non-negative integers; got {seed!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct; got {seeds}")
-    return seeds
-
-
-def _write_atomic(study: dict, path: Path) -> None:
-    """Write ``study`` to a temporary file beside ``path``, then rename it over ``path``: an
-    interruption leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(study, file, indent=1)
-            file.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def machine() -> dict:
-    """Where a seed ran: CPU model and count, torch's threads, platform. Floating-point results
-    of training differ between processors (other vector kernels), so every seed records it."""
-    import torch
-
-    from .runtime import describe_cpu
-
-    return {
-        **describe_cpu(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-    }
-
-
-def _new_study(quick: bool, command: str) -> dict:
-    import torch
-
-    return {
-        "description": (
-            "Chapter 04's Tables 1 and 2 for several training seeds: FGSM accuracy (%) of the "
-            "shared models, the baseline in both eps units, each defence in its own units."
-        ),
-        "command": command,
-        "configuration": _configuration(quick),
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        "machine": machine(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seeds": [],
-        "summary": [],
-    }
-
-
-def _study_seed(
-    seed: int, *, data_dir, device, quick: bool, progress: bool, log: Callable[[str], None]
-) -> dict:
-    """Train the three shared models with ``seed`` and measure their FGSM curves."""
-    from .data import load_mnist
-    from .evaluation import robustness_curve
-    from .series import get_model
-
+def _study_seed(seed: int, *, data_dir, device, quick: bool, progress: bool) -> dict:
+    """Train the three models of the paper with ``seed`` and measure their FGSM curves."""
     x_test, y_test = load_mnist(
         "test", data_dir, device=device, subset=QUICK_TEST_SUBSET if quick else None, seed=seed
     )
-    entry = {"seed": seed, "machine": machine(), "models": {}, "rows": []}
+    entry = {"seed": seed, "machine": describe_machine(device), "models": {}, "rows": []}
     for name, units_list in MODEL_UNITS.items():
         start = time.perf_counter()
         # A throwaway checkpoint folder: the study never touches the chapters' checkpoints,
         # and retrain=True so that every model is trained with exactly its seed's recipe.
         with tempfile.TemporaryDirectory() as checkpoint_dir:
-            model, meta, _ = get_model(
+            model, meta, _, _ = get(
                 name,
                 checkpoint_dir,
                 data_dir=data_dir,
@@ -145,7 +83,6 @@ def _study_seed(
                 seed=seed,
                 train_subset=QUICK_TRAIN_SUBSET if quick else None,
             )
-        model.eval()
         for units in units_list:
             curve = robustness_curve(model, x_test, y_test, EPS_LIST, eps_units=units)
             entry["rows"] += [
@@ -162,9 +99,10 @@ def _study_seed(
             clean = next(
                 r["accuracy"] for r in entry["rows"] if r["model"] == name and r["eps"] == 0.0
             )
-            log(
+            print(
                 f"seed {seed} | {name:18s} | clean {clean:.2f}% | trained in "
-                f"{meta['train_seconds']:.0f} s, {seconds:.0f} s with evaluation"
+                f"{meta['train_seconds']:.0f} s, {seconds:.0f} s with evaluation",
+                flush=True,
             )
     return entry
 
@@ -179,8 +117,8 @@ def run_seed_study(
     progress: bool = True,
     command: str | None = None,
 ) -> dict:
-    """Train the three shared models for every seed in ``seeds``, measure Tables 1 and 2 for
-    each, and write the study to ``out_path`` (JSON); returns the study.
+    """Train the three models of the paper for every seed in ``seeds``, measure Tables 1 and 2
+    for each, and write the study to ``out_path`` (JSON); returns the study.
 
     The file is rewritten (atomically) after every seed, and seeds already in it are skipped,
     so an interrupted study resumes where it stopped. The full configuration trains on the
@@ -191,49 +129,38 @@ def run_seed_study(
     >>> study = run_seed_study([0, 1], "study.json", quick=True, data_dir="../shared/data")
     >>> [s["seed"] for s in study["seeds"]]      # [0, 1]
     """
-    seeds = _check_seeds(seeds)
-    path = Path(out_path)
-    command = command or f"run_seed_study({seeds}, {str(path)!r}, quick={quick})"
-    if path.is_file():
-        study = load_study(path)
-        if study["configuration"] != _configuration(quick):
-            raise ValueError(
-                f"{path} holds a study with another configuration "
-                f"(quick={study['configuration'].get('quick')}); choose another --out"
-            )
-    else:
-        study = _new_study(quick, command)
-    log = print
-    done = {entry["seed"] for entry in study["seeds"]}
+    seeds = check_seeds(seeds)
+    study = Study(
+        out_path,
+        description=DESCRIPTION,
+        command=command or f"run_seed_study({seeds}, {str(out_path)!r}, quick={quick})",
+        configuration=_configuration(quick),
+        device=device,
+        runs_key="seeds",
+        extra={"summary": []},
+    )
     for seed in seeds:
-        if seed in done:
+        if study.has(seed=seed):
             if progress:
-                log(f"seed {seed}: already in {path}, skipped")
+                print(f"seed {seed}: already in {study.path}, skipped")
             continue
         start = time.perf_counter()
-        entry = _study_seed(
-            seed, data_dir=data_dir, device=device, quick=quick, progress=progress, log=log
-        )
+        entry = _study_seed(seed, data_dir=data_dir, device=device, quick=quick, progress=progress)
         entry["seconds"] = round(time.perf_counter() - start, 1)
-        study["seeds"].append(entry)
-        study["seeds"].sort(key=lambda e: e["seed"])
-        study["summary"] = summarize(study)
-        study["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        _write_atomic(study, path)
+        study.add(entry, sort_by="seed")
+        study.data["summary"] = summarize(study.data)
+        study.save()
         if progress:
-            log(f"seed {seed}: done in {entry['seconds']:.0f} s, saved to {path}")
-    return study
+            print(f"seed {seed}: done in {entry['seconds']:.0f} s, saved to {study.path}")
+    return study.data
 
 
 def load_study(path: str | os.PathLike | None = None) -> dict:
-    """The study saved at ``path`` (default: the committed one, :data:`STUDY_PATH`)."""
-    path = Path(path) if path is not None else STUDY_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"no seed study at {path}; make one with `fgsm-series seeds`")
-    study = json.loads(path.read_text())
+    """The seed study saved at ``path`` (default: the committed one)."""
+    study = load("seeds", path)
     for key in ("configuration", "seeds"):
         if key not in study:
-            raise ValueError(f"{path} is not a seed study: it has no {key!r}")
+            raise ValueError(f"{path or 'the committed study'} is not a seed study: no {key!r}")
     return study
 
 
@@ -465,47 +392,33 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "fgsm-series seeds") -> int:
     """``fgsm-series seeds``: run (or resume) the seed study from the command line.
 
-    >>> main(["--n", "5", "--out", "fgsm_helpers/study/seed_study.json"])   # about 25 min
+    >>> main(["--n", "5", "--out", "seed_study.json"])   # about 25 min on 2 cores
     """
-    parser = argparse.ArgumentParser(
-        prog="fgsm-series seeds",
-        description="Train the baseline, fgsm_at and fgsm_at_normalized with several seeds and "
-        "record chapter 04's Tables 1 and 2 for each (resumes: seeds in --out are skipped).",
+    parser = study_parser(
+        prog,
+        "Train the baseline, fgsm_at and fgsm_at_normalized with several seeds and record "
+        "chapter 04's Tables 1 and 2 for each (resumes: seeds in --out are skipped).",
+        out_help="the study's JSON file (resumed when it exists)",
     )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--seeds", type=_non_negative_int, nargs="+", help="the seeds, e.g. 0 1 2")
     which.add_argument("--n", type=_positive_int, help="seeds 0 .. n-1")
-    parser.add_argument("--out", required=True, help="the study's JSON file")
-    parser.add_argument("--quick", action="store_true", help="2,000 training, 500 test images")
-    parser.add_argument("--data-dir", default=None, help="MNIST folder (else $FGSM_DATA_DIR)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    seeds = args.seeds if args.seeds is not None else list(range(args.n))
-    if len(set(seeds)) != len(seeds):
-        parser.error(f"--seeds must be distinct; got {seeds}")
-    from ._env import tune_cpu_allocator
 
-    tune_cpu_allocator()  # as the notebooks' setup cell does: about 1.2x faster training on CPU
-    device = args.device
-    if device == "auto":
-        from .runtime import get_device
-
-        device = get_device("auto")
-    command = "python -m fgsm_helpers seeds " + shlex.join(argv)
-    try:
+    def body(args, command):
+        seeds = args.seeds if args.seeds is not None else list(range(args.n))
+        if len(set(seeds)) != len(seeds):
+            parser.error(f"--seeds must be distinct; got {seeds}")  # a usage error: exit 2
         study = run_seed_study(
             seeds,
             args.out,
             data_dir=args.data_dir,
-            device=device,
+            device=get_device(args.device),
             quick=args.quick,
             command=command,
         )
-    except (ValueError, FileNotFoundError) as err:
-        parser.error(str(err))
-    print(format_summary(study))
-    return 0
+        print(format_summary(study))
+
+    return run_command(parser, argv, body)
