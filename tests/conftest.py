@@ -55,3 +55,24 @@ def tiny_batch():
 def random_cnn():
     torch.manual_seed(0)
     return fh.PaperCNN().eval()
+
+
+#: Fixtures that read real MNIST from FGSM_DATA_DIR: a test that uses one (directly or through
+#: another fixture) belongs to the learning tier and must carry the ``slow`` mark, so that
+#: ``-m "not slow"`` really leaves out every test that reads MNIST.
+MNIST_FIXTURES = {"data_dir", "mnist_test", "mnist_train", "trained_cnn"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [
+        item.nodeid
+        for item in items
+        if MNIST_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+        and item.get_closest_marker("browser") is None  # the browser tier has its own mark
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests read real MNIST but are not marked slow (add @pytest.mark.slow):\n  "
+            + "\n  ".join(unmarked)
+        )

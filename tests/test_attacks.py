@@ -94,6 +94,7 @@ def test_normalized_units_scale_by_mnist_std(random_cnn, tiny_batch):
     assert (a - x).abs().max().item() <= 0.3 * 0.3081 + TOL
 
 
+@pytest.mark.slow
 def test_fgsm_matches_torchattacks(trained_cnn, mnist_test):
     torchattacks = pytest.importorskip("torchattacks", reason="torchattacks is the cross-check")
     x, y = mnist_test[0][:500], mnist_test[1][:500]
@@ -103,6 +104,7 @@ def test_fgsm_matches_torchattacks(trained_cnn, mnist_test):
         assert torch.equal(ours, reference)
 
 
+@pytest.mark.slow
 def test_pgd_matches_torchattacks_without_random_start(trained_cnn, mnist_test):
     torchattacks = pytest.importorskip("torchattacks", reason="torchattacks is the cross-check")
     x, y = mnist_test[0][:200], mnist_test[1][:200]
@@ -115,6 +117,7 @@ def test_pgd_matches_torchattacks_without_random_start(trained_cnn, mnist_test):
     assert (ours != reference).float().mean().item() < 1e-3
 
 
+@pytest.mark.slow
 def test_pgd_at_least_as_strong_as_fgsm(trained_cnn, mnist_test):
     x, y = mnist_test[0][:300], mnist_test[1][:300]
     for eps in (0.1, 0.2, 0.3):
@@ -123,6 +126,7 @@ def test_pgd_at_least_as_strong_as_fgsm(trained_cnn, mnist_test):
         assert pgd_acc <= fgsm_acc, (eps, pgd_acc, fgsm_acc)
 
 
+@pytest.mark.slow
 def test_restarts_keep_the_worst_case_per_image(trained_cnn, mnist_test):
     x, y = mnist_test[0][:200], mnist_test[1][:200]
     seed, restarts = 7, 3
@@ -148,6 +152,7 @@ def test_restarts_keep_the_worst_case_per_image(trained_cnn, mnist_test):
     assert torch.allclose(combined_loss[kept_right], single_losses.max(dim=0).values[kept_right])
 
 
+@pytest.mark.slow
 def test_flat_gray_stays_in_ball_and_flattens_at_half(mnist_test):
     x = mnist_test[0][:100]
     for eps in (0.1, 0.3, 0.5):
@@ -156,6 +161,7 @@ def test_flat_gray_stays_in_ball_and_flattens_at_half(mnist_test):
     assert torch.equal(fh.flat_gray_attack(x, 0.5), torch.full_like(x, 0.5))
 
 
+@pytest.mark.slow
 def test_accuracy_ceiling_from_labels(mnist_test):
     _, y = mnist_test
     assert fh.accuracy_ceiling(y) == pytest.approx(11.35)
@@ -231,6 +237,7 @@ def test_bad_pgd_settings_are_refused(random_cnn, tiny_batch, kwargs, match):
         fh.pgd(random_cnn, x, y, 0.1, **kwargs)
 
 
+@pytest.mark.slow
 def test_pgd_stop_early_is_never_weaker(trained_cnn, mnist_test):
     x, y = mnist_test[0][:200], mnist_test[1][:200]
     for eps, restarts in ((0.1, 1), (0.15, 3)):
@@ -260,6 +267,7 @@ def test_pgd_stop_early_is_never_weaker(trained_cnn, mnist_test):
         assert (fooled_plain & ~fooled_early).sum() <= 1  # only float-rounding ties may differ
 
 
+@pytest.mark.slow
 def test_deepfool_finds_small_l2_perturbations(trained_cnn, mnist_test):
     x = mnist_test[0][:40]
     x_adv, fooled = fh.attacks.deepfool(trained_cnn, x)
@@ -270,6 +278,7 @@ def test_deepfool_finds_small_l2_perturbations(trained_cnn, mnist_test):
     assert 0 < sizes.median() < 5  # minimal perturbations: far below a flat-gray image's distance
 
 
+@pytest.mark.slow
 def test_deepfool_agrees_with_torchattacks(trained_cnn, mnist_test):
     torchattacks = pytest.importorskip("torchattacks", reason="torchattacks is the cross-check")
     x = mnist_test[0][:10]

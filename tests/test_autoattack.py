@@ -26,6 +26,7 @@ def cheap_result(trained_cnn, images):
     return autoattack(trained_cnn, x, y, EPS, steps=None, batch_size=N_IMAGES, progress=False)
 
 
+@pytest.mark.slow
 def test_never_weaker_than_pgd(trained_cnn, images, cheap_result):
     x, y = images
     pgd_robust = fh.evaluation.pgd_accuracy(trained_cnn, x, y, EPS, steps=50, alpha=0.01)
@@ -33,6 +34,7 @@ def test_never_weaker_than_pgd(trained_cnn, images, cheap_result):
     assert cheap_result.accuracy <= pgd_robust
 
 
+@pytest.mark.slow
 def test_report_adds_up(trained_cnn, images, cheap_result):
     x, y = images
     result = cheap_result
@@ -47,6 +49,7 @@ def test_report_adds_up(trained_cnn, images, cheap_result):
     assert result.counts["apgd-ce"] > 0  # the first attack breaks most of what falls
 
 
+@pytest.mark.slow
 def test_adversarial_images_are_valid_and_match_the_report(trained_cnn, images, cheap_result):
     x, y = images
     x_adv = cheap_result.x_adv
@@ -60,6 +63,7 @@ def test_adversarial_images_are_valid_and_match_the_report(trained_cnn, images, 
             assert torch.equal(x_adv[index], x[index])
 
 
+@pytest.mark.slow
 def test_same_result_as_torchattacks_autoattack(trained_cnn, images, cheap_result):
     x, y = images
     reference = torchattacks.AutoAttack(
@@ -70,6 +74,7 @@ def test_same_result_as_torchattacks_autoattack(trained_cnn, images, cheap_resul
     assert torch.equal(cheap_result.x_adv, x_reference)
 
 
+@pytest.mark.slow
 def test_leaves_model_and_random_state_alone(trained_cnn, images):
     x, y = images
     trained_cnn.train()
@@ -83,6 +88,7 @@ def test_leaves_model_and_random_state_alone(trained_cnn, images):
     trained_cnn.eval()
 
 
+@pytest.mark.slow
 def test_eps_zero_is_clean_accuracy(trained_cnn, images):
     x, y = images
     result = autoattack(trained_cnn, x, y, 0.0, progress=False)
@@ -91,6 +97,7 @@ def test_eps_zero_is_clean_accuracy(trained_cnn, images):
     assert set(result.broken_by) <= {"clean", None}
 
 
+@pytest.mark.slow
 def test_record_for_results_json(cheap_result, tmp_path):
     record = cheap_result.record("baseline")
     assert record["attack"] == "autoattack" and record["version"] == "standard"

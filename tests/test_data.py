@@ -10,6 +10,7 @@ from fgsm_helpers.data import MNIST_MD5, default_data_dir, resolve_data_dir, ver
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_test_split_shapes_range_and_labels(mnist_test):
     x, y = mnist_test
     assert x.shape == (10000, 1, 28, 28) and x.dtype == torch.float32
@@ -19,6 +20,7 @@ def test_test_split_shapes_range_and_labels(mnist_test):
     assert torch.bincount(y).max().item() == 1135
 
 
+@pytest.mark.slow
 def test_train_split_matches_published_facts(mnist_train):
     x, y = mnist_train
     assert len(x) == 60000
@@ -27,6 +29,7 @@ def test_train_split_matches_published_facts(mnist_train):
     assert abs(x.std().item() - 0.3081) < 1e-4
 
 
+@pytest.mark.slow
 def test_data_dir_from_environment(monkeypatch, data_dir):
     monkeypatch.setenv("FGSM_DATA_DIR", str(data_dir))
     x, _ = fh.load_mnist("test", subset=10)
@@ -80,6 +83,7 @@ def test_relative_data_dir_is_taken_from_the_working_folder(monkeypatch, tmp_pat
     assert resolve_data_dir("other") == (tmp_path / "other").resolve()
 
 
+@pytest.mark.slow
 def test_seeded_subset_repeats_and_differs_by_seed(data_dir):
     x1, y1 = fh.load_mnist("test", data_dir, subset=100, seed=1)
     x2, y2 = fh.load_mnist("test", data_dir, subset=100, seed=1)
@@ -96,6 +100,7 @@ def test_missing_data_names_the_setting_and_files(tmp_path):
     assert "t10k-images-idx3-ubyte" in message and "t10k-labels-idx1-ubyte" in message
 
 
+@pytest.mark.slow
 def test_corrupt_file_is_refused(tmp_path, data_dir):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -109,6 +114,7 @@ def test_corrupt_file_is_refused(tmp_path, data_dir):
     verify_mnist_files(tmp_path, "train")  # the untouched split still verifies
 
 
+@pytest.mark.slow
 def test_truncated_file_is_refused(tmp_path, data_dir):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -120,6 +126,7 @@ def test_truncated_file_is_refused(tmp_path, data_dir):
         fh.load_mnist("test", tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kwargs, match",
     [({"split": "validation"}, "split"), ({"subset": 0}, "subset"), ({"subset": 20000}, "subset")],

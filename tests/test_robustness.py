@@ -15,6 +15,7 @@ def images(mnist_test):
     return mnist_test[0][:40], mnist_test[1][:40]
 
 
+@pytest.mark.slow
 def test_pgd_strength_reports_every_setting_and_more_restarts_never_help(trained_cnn, images):
     x, y = images
     result = robustness.pgd_strength(
@@ -44,6 +45,7 @@ def test_pgd_strength_refuses_bad_counts(random_cnn, tiny_batch, kwargs, match):
         robustness.pgd_strength(random_cnn, *tiny_batch, EPS, progress=False, **kwargs)
 
 
+@pytest.mark.slow
 def test_square_attack_lowers_accuracy_and_is_seeded(trained_cnn, images):
     x, y = images
     clean = fh.accuracy(trained_cnn, x, y)
@@ -74,6 +76,7 @@ def test_masking_signs():
     )
 
 
+@pytest.mark.slow
 def test_loss_surface_shape_centre_and_gradient_direction(trained_cnn, images):
     x, y = images
     a, b, loss = robustness.loss_surface(trained_cnn, x[:10], y[:10], EPS, points=5)
@@ -101,6 +104,7 @@ def test_leaderboard_rows_are_consistent():
     assert values == sorted(values, reverse=True)
 
 
+@pytest.mark.slow
 def test_step_versus_search(trained_cnn, images):
     x, y = images
     result = robustness.step_versus_search(trained_cnn, x, y, EPS, steps=10)

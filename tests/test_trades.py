@@ -14,6 +14,7 @@ def images(mnist_test):
     return mnist_test[0][:40], mnist_test[1][:40]
 
 
+@pytest.mark.slow
 def test_trades_adversary_stays_in_the_ball_and_raises_the_divergence(trained_cnn, images):
     x, _ = images
     x_adv = fh.trades_adversary(
@@ -38,6 +39,7 @@ def test_trades_adversary_stays_in_the_ball_and_raises_the_divergence(trained_cn
         fh.trades_adversary(trained_cnn, x, EPS, steps=0)
 
 
+@pytest.mark.slow
 def test_trades_training_learns_and_reports_both_accuracies(mnist_train, mnist_test):
     fh.set_seed(0)
     model = fh.SmallCNN()
@@ -84,6 +86,7 @@ def test_weight_average_follows_its_formula_and_swaps_back():
     assert torch.equal(model.weight, w1)
 
 
+@pytest.mark.slow
 def test_training_with_weight_average_returns_the_average(mnist_train):
     x, y = mnist_train[0][:500], mnist_train[1][:500]
     seen = []

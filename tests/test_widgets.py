@@ -21,6 +21,7 @@ def _flipping_index(model, x, y, eps):
     return int(candidates[0])
 
 
+@pytest.mark.slow
 def test_slider_move_changes_figure_and_prediction(trained_cnn, explorer_data):
     x, y = explorer_data
     index = _flipping_index(trained_cnn, x, y, 0.4)
@@ -42,6 +43,7 @@ def test_slider_move_changes_figure_and_prediction(trained_cnn, explorer_data):
     assert (after["x_adv"] - x[index]).abs().max().item() <= 0.4 + 1e-6
 
 
+@pytest.mark.slow
 def test_updates_in_place_with_one_image_widget(trained_cnn, explorer_data):
     x, y = explorer_data
     explorer = EpsilonExplorer(trained_cnn, x, y)
@@ -55,6 +57,7 @@ def test_updates_in_place_with_one_image_widget(trained_cnn, explorer_data):
     assert len(explorer._directions) == 2  # the gradient sign is computed once per (model, image)
 
 
+@pytest.mark.slow
 def test_gradient_sign_is_reused_across_eps(trained_cnn, explorer_data, monkeypatch):
     x, y = explorer_data
     explorer = EpsilonExplorer(trained_cnn, x, y)
@@ -68,6 +71,7 @@ def test_gradient_sign_is_reused_across_eps(trained_cnn, explorer_data, monkeypa
     assert calls == []
 
 
+@pytest.mark.slow
 def test_model_picker_switches_models(trained_cnn, explorer_data):
     x, y = explorer_data
     explorer = EpsilonExplorer({"baseline": trained_cnn}, x, y, eps=0.2)
@@ -78,6 +82,7 @@ def test_model_picker_switches_models(trained_cnn, explorer_data):
     assert explorer.state["model"] == "untrained"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -95,6 +100,7 @@ def test_bad_explorer_arguments(trained_cnn, explorer_data, kwargs, match):
         EpsilonExplorer({}, x, y)
 
 
+@pytest.mark.slow
 def test_units_switch_changes_how_eps_is_read(trained_cnn, explorer_data):
     x, y = explorer_data
     explorer = EpsilonExplorer({"baseline": trained_cnn}, x, y, eps=0.3)
@@ -109,6 +115,7 @@ def test_units_switch_changes_how_eps_is_read(trained_cnn, explorer_data):
         EpsilonExplorer(trained_cnn, x, y, eps_units="percent")
 
 
+@pytest.mark.slow
 def test_perturbation_panel_keeps_one_colour_scale(trained_cnn, explorer_data):
     x, y = explorer_data
     explorer = EpsilonExplorer(trained_cnn, x, y, eps=0.05, eps_max=0.6)
@@ -121,6 +128,7 @@ def test_perturbation_panel_keeps_one_colour_scale(trained_cnn, explorer_data):
     assert "colorbar" in explorer._artists
 
 
+@pytest.mark.slow
 def test_explorer_offers_every_model_and_a_static_figure_for_each(trained_cnn, explorer_data):
     x, y = explorer_data
     torch.manual_seed(0)
