@@ -36,6 +36,7 @@ _SUBMODULES = (
     "runtime",
     "seeds",
     "series",
+    "stats",
     "training",
     "widgets",
 )
