@@ -34,6 +34,7 @@ _SUBMODULES = (
     "runner",
     "runtime",
     "series",
+    "stats",
     "studies",
     "training",
     "widgets",
