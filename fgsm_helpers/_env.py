@@ -13,7 +13,6 @@ import platform
 import sys
 
 QUICK_ENV = "FGSM_QUICK"
-NOTEBOOK_ENV = "FGSM_NOTEBOOK"  # set by the batch run for each kernel: stamps records
 DATA_DIR_ENV = "FGSM_DATA_DIR"  # where MNIST/raw is (see data.resolve_data_dir)
 
 

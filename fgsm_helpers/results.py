@@ -5,8 +5,9 @@ Layout: ``{"records": [...], "protocol": {...}, "models": {...}}``. A record hol
 unless ``n_images`` says otherwise); PGD records add ``steps`` and ``restarts``, AutoAttack
 records ``version``, ``steps`` and ``broken_by`` (images per attack of the ensemble). Writing the
 same measurement again from the same notebook replaces it, so re-running a notebook never
-duplicates records; the batch run stamps each record with its notebook, so two chapters that
-measure the same thing (PGD from other random starts, say) keep a record each.
+duplicates records; a chapter writes through its :class:`ResultsFile`, which stamps each record
+with the chapter's notebook, so two chapters that measure the same thing (PGD from other random
+starts, say) keep a record each.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import os
 from pathlib import Path
 
-from ._env import NOTEBOOK_ENV
 from .files import write_text_atomic
 
 #: The fields that make a record's identity: the same values, the same measurement.
@@ -77,13 +77,39 @@ def make_record(
     return record
 
 
+class ResultsFile(os.PathLike):
+    """A chapter's ``results.json`` and the chapter's notebook: every record written through it
+    (:func:`add_records`) carries ``"notebook"``, so two chapters that measure the same thing
+    (PGD from other random starts, say) keep a record each, and a regression can cut a run to
+    the chapters it re-runs. Anything that takes a path takes it.
+
+    >>> results_path = results_file("outputs", "02_fgsm_attack.ipynb")
+    >>> add_records(results_path, [make_record("baseline", "fgsm", 0.1, 87.8)])
+    """
+
+    def __init__(self, path: str | os.PathLike, notebook: str) -> None:
+        if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
+            raise ValueError(f"notebook must be a notebook's file name; got {notebook!r}")
+        self.path, self.notebook = Path(path), notebook
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"ResultsFile({str(self.path)!r}, notebook={self.notebook!r})"
+
+
+def results_file(output_dir: str | os.PathLike, notebook: str) -> ResultsFile:
+    """The results file of the chapter ``notebook`` (its file name) in ``output_dir``."""
+    return ResultsFile(Path(output_dir) / "results.json", notebook)
+
+
 def add_records(path: str | os.PathLike, records: list[dict]) -> dict:
     """Merge ``records`` into the file at ``path`` (same measurement: replaced) and save it.
 
-    In a batch run (``fgsm-series run``) each record is stamped with the notebook that wrote
-    it (``"notebook"``), so a reference run can be cut to the chapters a check re-runs."""
+    Written through a :class:`ResultsFile`, each record is stamped with its notebook."""
     data = load_results(path)
-    notebook = os.environ.get(NOTEBOOK_ENV)
+    notebook = getattr(path, "notebook", None)
     if notebook:
         records = [{**r, "notebook": notebook} for r in records]
     index = {identity(r): i for i, r in enumerate(data["records"])}

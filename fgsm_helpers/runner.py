@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._env import DATA_DIR_ENV, NOTEBOOK_ENV, QUICK_ENV
+from ._env import DATA_DIR_ENV, QUICK_ENV
 
 # Set through the environment before the notebooks' parameters cell runs, so papermill's
 # injected cell (which comes after it) cannot change it: only --quick can.
@@ -227,8 +227,6 @@ def _run_notebooks(
             f"[{number}/{len(notebooks)}] {path.name}" + (" (quick)" if quick else ""), flush=True
         )
         start = time.perf_counter()
-        # the kernel inherits it: results.add_records stamps each record with its notebook
-        os.environ[NOTEBOOK_ENV] = path.name
         try:
             with _quiet_papermill():
                 papermill.execute_notebook(
@@ -248,8 +246,6 @@ def _run_notebooks(
                 f"The partly executed notebook is {out / path.name}; results of the notebooks "
                 f"before it stay in {out}."
             ) from err
-        finally:
-            os.environ.pop(NOTEBOOK_ENV, None)
         timings[path.name] = time.perf_counter() - start
         print(f"    done in {timings[path.name]:.0f} s", flush=True)
     timings["total"] = time.perf_counter() - total_start

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fgsm_helpers import claims
-from fgsm_helpers.results import add_records, make_record
+from fgsm_helpers.results import add_records, load_results, make_record, results_file
 from fgsm_helpers.studies import regression
 
 FOREIGN_RUN = Path(__file__).resolve().parents[2] / "shared" / "runs" / "amd-epyc-2core"
@@ -368,23 +368,24 @@ def test_the_batch_run_records_its_machine(tmp_path, monkeypatch):
     assert regression.run_machine(tmp_path / "out") == machine
 
 
-def test_records_are_stamped_with_the_batch_runs_notebook(tmp_path, monkeypatch):
-    monkeypatch.setenv("FGSM_NOTEBOOK", "03_adversarial_training.ipynb")
-    data = add_records(tmp_path / "results.json", _records()[:1])
+def test_records_written_through_a_chapters_results_file_carry_its_notebook(tmp_path):
+    stamped = results_file(tmp_path, "03_adversarial_training.ipynb")
+    data = add_records(stamped, _records()[:1])
     assert data["records"][0]["notebook"] == "03_adversarial_training.ipynb"
-    monkeypatch.delenv("FGSM_NOTEBOOK")
+    assert load_results(stamped) == data  # a ResultsFile is a path to everything that reads one
     data = add_records(tmp_path / "other.json", _records()[:1])
     assert "notebook" not in data["records"][0]
+    with pytest.raises(ValueError, match="notebook"):
+        results_file(tmp_path, "03")
 
 
-def test_two_chapters_measuring_the_same_thing_keep_a_record_each(tmp_path, monkeypatch):
+def test_two_chapters_measuring_the_same_thing_keep_a_record_each(tmp_path):
     record = make_record("baseline", "pgd", 0.1, 77.2, n_images=500, steps=20, restarts=1)
-    path = tmp_path / "results.json"
-    monkeypatch.setenv("FGSM_NOTEBOOK", "04_results_comparison.ipynb")
-    add_records(path, [record])
-    add_records(path, [{**record, "accuracy": 77.4}])  # the same chapter again: replaced
-    monkeypatch.setenv("FGSM_NOTEBOOK", "05_beyond_fgsm.ipynb")
-    data = add_records(path, [{**record, "accuracy": 77.6}])  # another chapter's random starts
+    chapter04 = results_file(tmp_path, "04_results_comparison.ipynb")
+    add_records(chapter04, [record])
+    add_records(chapter04, [{**record, "accuracy": 77.4}])  # the same chapter again: replaced
+    chapter05 = results_file(tmp_path, "05_beyond_fgsm.ipynb")
+    data = add_records(chapter05, [{**record, "accuracy": 77.6}])  # other random starts
     assert sorted((r["notebook"][:2], r["accuracy"]) for r in data["records"]) == [
         ("04", 77.4),
         ("05", 77.6),
