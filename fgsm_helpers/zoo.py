@@ -377,18 +377,7 @@ def train_shared_model(
             f"the recipe of {name} trains on {expected} images (train_subset="
             f"{wanted['train_subset']}); got {len(x_train)} images and {len(y_train)} labels"
         )
-    set_seed(wanted["seed"])
-    model = build_model(wanted["architecture"]).to(device)
-    start = time.perf_counter()
-    history = train(
-        model,
-        x_train,
-        y_train,
-        seed=wanted["seed"],
-        progress=progress,
-        **training_arguments(name, **overrides),
-    )
-    seconds = time.perf_counter() - start
+    model, history, seconds = _train_new(wanted, x_train, y_train, device=device, progress=progress)
     meta = save_model(model, name, wanted, history, seconds, (x_test, y_test), checkpoint_dir)
     if results_path is not None:
         record_model(results_path, name, meta, n_test_images=len(x_test))
@@ -416,22 +405,17 @@ def train_with_early_stopping(
     training time. Returns ``(model, history, metadata)``."""
     wanted = recipe(name, **overrides)
     seed = wanted.get("seed", 0)
-    set_seed(seed)
-    model = build_model(wanted["architecture"]).to(device)
-    start = time.perf_counter()
-    history = train(
-        model,
+    model, history, wall_seconds = _train_new(
+        wanted,
         x_train,
         y_train,
-        seed=seed,
+        device=device,
         progress=progress,
         keep_best=wanted["keep_best"],
         validate=lambda m: held_out_scores(
             m, x_val, y_val, EPS, pgd_steps=val_pgd_steps, seed=seed
         ),
-        **training_arguments(name, **overrides),
     )
-    wall_seconds = time.perf_counter() - start
     seconds = sum(h["seconds"] for h in history)  # training only; the held-out checks come on top
     full_recipe = saved_recipe(
         name,
@@ -446,6 +430,19 @@ def train_with_early_stopping(
     )
     meta["wall_seconds_with_validation"] = round(wall_seconds, 1)
     return model, history, meta
+
+
+def _train_new(wanted: dict, x_train, y_train, *, device, progress, **extra):
+    """A new model of ``wanted``'s architecture, seeded with its seed and trained with its
+    ``fh.train`` arguments (and ``extra`` ones); returns ``(model, history, seconds)``."""
+    seed = wanted.get("seed", 0)
+    set_seed(seed)
+    model = build_model(wanted["architecture"]).to(device)
+    start = time.perf_counter()
+    history = train(
+        model, x_train, y_train, seed=seed, progress=progress, **train_arguments(wanted), **extra
+    )
+    return model, history, time.perf_counter() - start
 
 
 def save_model(
