@@ -18,6 +18,7 @@ from fgsm_helpers.exercises import (
     chapter04,
     chapter05,
     chapter06,
+    framework,
 )
 
 ALL = [exercise for chapter in exercises.CHAPTERS.values() for exercise in chapter.exercises]
@@ -66,6 +67,17 @@ def test_every_chapter_has_two_or_three_exercises():
     for chapter in exercises.CHAPTERS.values():
         assert 2 <= len(chapter.exercises) <= 3
         assert chapter.q1 is chapter.exercises[0]
+
+
+def test_chapter_modules_are_what_notebooks_import():
+    """`from fgsm_helpers.exercises import chapter02 as ex` gives ex.q1 ... and ex.exercises."""
+    modules = (chapter01, chapter02, chapter03, chapter04, chapter05, chapter06)
+    for number, module in zip(sorted(exercises.CHAPTERS), modules):
+        assert module.chapter is exercises.CHAPTERS[number]
+        assert module.exercises == module.chapter.exercises
+        for index, exercise in enumerate(module.exercises, start=1):
+            assert getattr(module, f"q{index}") is exercise
+            assert exercise.name == f"chapter{number}.q{index}"
 
 
 @pytest.mark.parametrize("exercise", ALL, ids=IDS)
@@ -119,7 +131,7 @@ def test_function_that_raises_is_reported(exercise, capsys):
 
 def test_checks_leave_thread_count_alone(capsys):
     threads = torch.get_num_threads()
-    chapter02.q1.check(exercises.fgsm_solution)
+    chapter02.q1.check(chapter02.fgsm_solution)
     assert torch.get_num_threads() == threads
 
 
@@ -161,7 +173,7 @@ def loss_summed(model, x, y, eps):
 
 
 def loss_as_float(model, x, y, eps):
-    return exercises.adversarial_loss_solution(model, x, y, eps).item()
+    return chapter03.adversarial_loss_solution(model, x, y, eps).item()
 
 
 def loss_without_graph(model, x, y, eps):
@@ -171,14 +183,14 @@ def loss_without_graph(model, x, y, eps):
 
 
 def step_without_zero_grad(model, optimizer, x, y, eps):
-    loss = exercises.adversarial_loss_solution(model, x, y, eps)
+    loss = chapter03.adversarial_loss_solution(model, x, y, eps)
     loss.backward()
     optimizer.step()
     return loss.item()
 
 
 def step_without_step(model, optimizer, x, y, eps):
-    return exercises.adversarial_loss_solution(model, x, y, eps).item()
+    return chapter03.adversarial_loss_solution(model, x, y, eps).item()
 
 
 def step_clean_only(model, optimizer, x, y, eps):
@@ -314,17 +326,17 @@ def test_inputs_are_fresh_copies():
 
 
 def test_fgsm_solution_matches_package_with_model_grads_untouched():
-    model = exercises.toy_model(seed=11)
-    x, y = exercises.toy_images(8, seed=11)
-    assert torch.equal(exercises.fgsm_solution(model, x, y, 0.2), fh.fgsm(model, x, y, 0.2))
+    model = framework.toy_model(seed=11)
+    x, y = framework.toy_images(8, seed=11)
+    assert torch.equal(chapter02.fgsm_solution(model, x, y, 0.2), fh.fgsm(model, x, y, 0.2))
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_pgd_step_solution_is_one_step_of_package_pgd():
-    model = exercises.toy_model(seed=12)
-    x, y = exercises.toy_images(8, seed=12)
+    model = framework.toy_model(seed=12)
+    x, y = framework.toy_images(8, seed=12)
     for eps, alpha in ((0.3, 0.1), (0.1, 0.3)):
-        ours = exercises.pgd_step_solution(model, x, x, y, eps, alpha)
+        ours = chapter04.pgd_step_solution(model, x, x, y, eps, alpha)
         package = fh.pgd(model, x, y, eps, alpha=alpha, steps=1, random_start=False)
         assert torch.allclose(ours, package, atol=1e-6)
 
@@ -333,10 +345,10 @@ def test_adversarial_step_solution_matches_package_training_step():
     """One step of the solution equals one batch of fh.train's FGSM recipe (plain SGD)."""
     from fgsm_helpers.training import _training_step
 
-    model = exercises.toy_model(seed=13)
-    x, y = exercises.toy_images(8, seed=13)
-    ours, package = (exercises.toy_model(seed=13) for _ in range(2))
-    exercises.adversarial_step_solution(ours, torch.optim.SGD(ours.parameters(), lr=0.5), x, y, 0.2)
+    model = framework.toy_model(seed=13)
+    x, y = framework.toy_images(8, seed=13)
+    ours, package = (framework.toy_model(seed=13) for _ in range(2))
+    chapter03.adversarial_step_solution(ours, torch.optim.SGD(ours.parameters(), lr=0.5), x, y, 0.2)
     attack = fh.training.make_training_attack("fgsm", 0.2)
     _training_step(package, x, y, attack, 0.5, torch.optim.SGD(package.parameters(), lr=0.5))
     for p, q, r in zip(ours.parameters(), package.parameters(), model.parameters(), strict=True):
@@ -345,12 +357,12 @@ def test_adversarial_step_solution_matches_package_training_step():
 
 
 def test_first_500_ceiling_is_real_mnist(y_test):
-    assert fh.accuracy_ceiling(y_test[:500]) == pytest.approx(exercises.FIRST_500_CEILING)
+    assert fh.accuracy_ceiling(y_test[:500]) == pytest.approx(chapter04.FIRST_500_CEILING)
     assert fh.accuracy_ceiling(y_test) == pytest.approx(11.35)
 
 
 def test_fc1_count_matches_the_model():
-    assert fh.count_parameters(fh.PaperCNN().fc1) == exercises.fc1_parameters_solution()
+    assert fh.count_parameters(fh.PaperCNN().fc1) == chapter01.fc1_parameters_solution()
 
 
 # The placeholder answers of the notebooks' exercise cells: each must print a hint, not raise.
