@@ -12,9 +12,9 @@ from .framework import (
     Chapter,
     Exercise,
     Result,
+    WrongAnswer,
     as_number,
     call,
-    callable_or_message,
     close,
     correct,
     incorrect,
@@ -71,9 +71,6 @@ def normalize_solution(x: torch.Tensor) -> torch.Tensor:
 
 
 def _check_normalize(answer: Any) -> Result:
-    problem = callable_or_message(answer, "normalize(x) -> tensor")
-    if problem:
-        return problem
     x, _ = toy_images(4, seed=1)
     x = torch.cat([x, torch.zeros(1, 1, 28, 28), torch.ones(1, 1, 28, 28)])
     x_before = x.clone()
@@ -148,6 +145,13 @@ def _check_normalized_range(answer: Any) -> Result:
     return incorrect("apply (x - 0.1307) / 0.3081 to x = 0 and to x = 1.")
 
 
+# ---------------------------------------------------------- common wrong answers (the tests)
+
+
+def _normalize_in_place(x: torch.Tensor) -> torch.Tensor:
+    return x.sub_(0.1307).div_(0.3081)
+
+
 q1 = Exercise(
     "chapter01.q1",
     """
@@ -165,6 +169,13 @@ q1 = Exercise(
     Almost all of the model sits in this one layer. It is also why the chapter-05 SmallCNN,
     with stride-2 convolutions that shrink the image before the dense layer, is 28 times smaller.
     """,
+    wrong_answers={
+        "weights only, no biases": WrongAnswer(64 * 24 * 24 * 128, "weights only"),
+        "the whole model": WrongAnswer(4_738_826, "whole model"),
+        "26 x 26 pixels after conv2": WrongAnswer(64 * 26 * 26 * 128 + 128, "28 -> 26 -> 24"),
+        "28 x 28 pixels, as if padded": WrongAnswer(64 * 28 * 28 * 128 + 128, "without padding"),
+        "conv1's 32 channels": WrongAnswer(32 * 24 * 24 * 128 + 128, "64 channels"),
+    },
 )
 
 q2 = Exercise(
@@ -180,6 +191,18 @@ q2 = Exercise(
     The model owns this step (`fh.PaperCNN().normalize`), so every caller passes pixels in
     [0, 1] and an attack's eps is in pixel units.
     """,
+    signature="normalize(x) -> tensor",
+    wrong_answers={
+        "to [-1, 1]": WrongAnswer(lambda x: (x - 0.5) / 0.5, "[-1, 1]"),
+        "undoes normalization": WrongAnswer(lambda x: x * 0.3081 + 0.1307, "undoes"),
+        "mean and std swapped": WrongAnswer(lambda x: (x - 0.3081) / 0.1307, "swapped"),
+        "multiplies by the std": WrongAnswer(lambda x: (x - 0.1307) * 0.3081, "you multiplied"),
+        "no parentheses": WrongAnswer(lambda x: x - 0.1307 / 0.3081, "parentheses"),
+        "the batch's own mean and std": WrongAnswer(
+            lambda x: (x - x.mean()) / x.std(), "this batch's own mean"
+        ),
+        "changes x in place": WrongAnswer(_normalize_in_place, "in place"),
+    },
 )
 
 q3 = Exercise(
@@ -195,6 +218,10 @@ q3 = Exercise(
     The normalized range is 1 / 0.3081 = 3.25 times wider than the pixel range. Chapter 02
     uses this: an eps measured in normalized units is 0.3081 times as large in pixels.
     """,
+    wrong_answers={
+        "black stays 0": WrongAnswer((0.0, 1.0), "not 0"),
+        "ends swapped": WrongAnswer((2.8215, -0.4242), "wrong way round"),
+    },
 )
 
 chapter = Chapter("chapter 01: the paper's CNN on MNIST", q1, q2, q3)

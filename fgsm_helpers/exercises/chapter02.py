@@ -15,11 +15,12 @@ from .framework import (
     Chapter,
     Exercise,
     Result,
+    WrongAnswer,
     call,
-    callable_or_message,
     close,
     correct,
     incorrect,
+    input_gradient,
     number_or_message,
     tensor_like,
     toy_images,
@@ -42,9 +43,6 @@ def _fgsm_check_inputs() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
 
 
 def _check_fgsm(answer: Any) -> Result:
-    problem = callable_or_message(answer, "fgsm(model, x, y, eps) -> x_adv")
-    if problem:
-        return problem
     model, x, y = _fgsm_check_inputs()
     gradient_sign = fgsm_direction(model, x, y)  # only used to name mistakes
     for eps in (0.1, 0.0, 0.3):
@@ -95,7 +93,13 @@ def _check_fgsm(answer: Any) -> Result:
                 f"some pixels move by {delta.abs().max().item():.3f}, more than eps = {eps}: "
                 "use the gradient's sign (every pixel moves by exactly eps), not the gradient."
             )
-        moved = delta.abs() > 1e-6
+        if torch.allclose(out, fgsm(model, x, None, eps), atol=1e-5):
+            return incorrect(
+                "you took the gradient with the model's predicted labels; FGSM here uses the true "
+                "labels y (chapter 05 compares the two: label leaking)."
+            )
+        unclampable = (x >= eps) & (x <= 1 - eps)  # pixels that clamping cannot stop
+        moved = (delta.abs() > 1e-6) & unclampable
         if moved.any() and (delta[moved].abs() - eps).abs().max().item() > 1e-5:
             return incorrect(
                 "the pixels that move should move by exactly eps (unless clamped): take "
@@ -145,6 +149,12 @@ _TINY_B = [0.1, 0.0, -0.1]
 _TINY_X = [0.2, 0.9, 0.5, 0.0]
 
 
+def _tiny_gradient() -> torch.Tensor:
+    """The loss gradient of the 4-pixel example (true class 1), as the chapter prints it."""
+    W, b, x = torch.tensor(_TINY_W), torch.tensor(_TINY_B), torch.tensor([_TINY_X])
+    return (torch.softmax(x @ W.T + b, dim=1) - F.one_hot(torch.tensor([1]), 3).float()) @ W
+
+
 def linear_gain_solution() -> float:
     """First-order loss increase of the FGSM step in chapter 02's 4-pixel example."""
     W = torch.tensor(_TINY_W)
@@ -162,8 +172,7 @@ def _check_linear_gain(answer: Any) -> Result:
     if problem:
         return problem
     expected = linear_gain_solution()
-    W, b, x = torch.tensor(_TINY_W), torch.tensor(_TINY_B), torch.tensor([_TINY_X])
-    gradient = (torch.softmax(x @ W.T + b, dim=1) - F.one_hot(torch.tensor([1]), 3).float()) @ W
+    gradient = _tiny_gradient()
     if close(value, expected, 2e-3):
         return correct(
             f"eps x |g|_1 = 0.25 x {gradient.abs().sum().item():.4f} = {expected:.4f}. "
@@ -186,6 +195,39 @@ def _check_linear_gain(answer: Any) -> Result:
     )
 
 
+# ---------------------------------------------------------- common wrong answers (the tests)
+
+
+def _fgsm_without_clamping(model, x, y, eps):
+    return x + eps * input_gradient(model, x, y).sign()
+
+
+def _fgsm_against_the_gradient(model, x, y, eps):
+    return (x - eps * input_gradient(model, x, y).sign()).clamp(0, 1)
+
+
+def _fgsm_in_normalized_units(model, x, y, eps):
+    return (x + eps * MNIST_STD * input_gradient(model, x, y).sign()).clamp(0, 1)
+
+
+def _fgsm_with_the_raw_gradient(model, x, y, eps):
+    return (x + eps * 1000 * input_gradient(model, x, y)).clamp(0, 1)
+
+
+def _fgsm_returning_the_perturbation(model, x, y, eps):
+    return eps * input_gradient(model, x, y).sign()
+
+
+def _fgsm_with_predicted_labels(model, x, y, eps):
+    with torch.no_grad():
+        predicted = model(x).argmax(dim=1)
+    return (x + eps * input_gradient(model, x, predicted).sign()).clamp(0, 1)
+
+
+def _fgsm_in_place(model, x, y, eps):
+    return x.add_(eps * input_gradient(model, x, y).sign()).clamp_(0, 1)
+
+
 q1 = Exercise(
     "chapter02.q1",
     """
@@ -206,6 +248,23 @@ q1 = Exercise(
     and the `eps_units` option, and sums the loss over the batch instead of averaging it:
     a positive factor, so the sign, and the attack, are the same.
     """,
+    signature="fgsm(model, x, y, eps) -> x_adv",
+    wrong_answers={
+        "no clamping": WrongAnswer(_fgsm_without_clamping, "clamp x_adv to [0, 1]"),
+        "against the gradient": WrongAnswer(_fgsm_against_the_gradient, "*against* the gradient"),
+        "eps in normalized units": WrongAnswer(_fgsm_in_normalized_units, "pixel units"),
+        "the gradient, not its sign": WrongAnswer(
+            _fgsm_with_the_raw_gradient, "use the gradient's sign"
+        ),
+        "returns the perturbation": WrongAnswer(
+            _fgsm_returning_the_perturbation, "returned the perturbation"
+        ),
+        "predicted labels, not y": WrongAnswer(_fgsm_with_predicted_labels, "predicted labels"),
+        "changes x in place": WrongAnswer(_fgsm_in_place, "in place"),
+        "returns x (the placeholder)": WrongAnswer(
+            lambda model, x, y, eps: x, "differ from fh.fgsm"
+        ),
+    },
 )
 
 q2 = Exercise(
@@ -221,6 +280,11 @@ q2 = Exercise(
     In code: `fh.attacks.to_pixel_eps(0.3, "normalized")`. Chapter 04 measures both readings:
     the paper's Table 1 is much closer to the normalized one.
     """,
+    wrong_answers={
+        "divided by the std": WrongAnswer(0.3 / 0.3081, "you divided"),
+        "eps unconverted": WrongAnswer(0.3, "convert it"),
+        "the mean added": WrongAnswer(0.3 * 0.3081 + 0.1307, "the mean cancels"),
+    },
 )
 
 q3 = Exercise(
@@ -238,6 +302,14 @@ q3 = Exercise(
     most pixel i can contribute. (Clipping at 0 and 1 reduces it here: pixel 1 can only fall
     by 0.2 and pixel 4 not at all.)
     """,
+    wrong_answers={
+        "eps times the L2 norm": WrongAnswer(
+            lambda: 0.25 * _tiny_gradient().norm().item(), "L2 length"
+        ),
+        "eps times the signed sum": WrongAnswer(
+            lambda: 0.25 * _tiny_gradient().sum().item(), "summed the signed gradient"
+        ),
+    },
 )
 
 chapter = Chapter("chapter 02: FGSM", q1, q2, q3)

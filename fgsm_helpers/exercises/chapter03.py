@@ -18,8 +18,8 @@ from .framework import (
     Chapter,
     Exercise,
     Result,
+    WrongAnswer,
     call,
-    callable_or_message,
     close,
     correct,
     incorrect,
@@ -67,9 +67,6 @@ def _loss_mistake(value: float, clean: float, adversarial: float, eps_units_loss
 
 
 def _check_adversarial_loss(answer: Any) -> Result:
-    problem = callable_or_message(answer, "adversarial_loss(model, x, y, eps) -> loss tensor")
-    if problem:
-        return problem
     x, y = toy_images(16, seed=3)
     model = toy_model(seed=3)
     eps = 0.2
@@ -143,9 +140,6 @@ def _reference_step(
 
 
 def _check_adversarial_step(answer: Any) -> Result:
-    problem = callable_or_message(answer, "adversarial_step(model, optimizer, x, y, eps) -> loss")
-    if problem:
-        return problem
     x, y = toy_images(16, seed=4)
     model = toy_model(seed=4)
     eps = 0.2
@@ -190,6 +184,65 @@ def _check_adversarial_step(answer: Any) -> Result:
     )
 
 
+# ---------------------------------------------------------- common wrong answers (the tests)
+
+
+def _loss_fgsm_only(model, x, y, eps):
+    return F.cross_entropy(model(fgsm(model, x, y, eps)), y)
+
+
+def _loss_clean_only(model, x, y, eps):
+    return F.cross_entropy(model(x), y)
+
+
+def _loss_summed(model, x, y, eps):
+    return F.cross_entropy(model(x), y) + F.cross_entropy(model(fgsm(model, x, y, eps)), y)
+
+
+def _loss_eps_in_normalized_units(model, x, y, eps):
+    x_adv = fgsm(model, x, y, eps, eps_units="normalized")
+    return 0.5 * F.cross_entropy(model(x), y) + 0.5 * F.cross_entropy(model(x_adv), y)
+
+
+def _loss_as_a_float(model, x, y, eps):
+    return adversarial_loss_solution(model, x, y, eps).item()
+
+
+def _loss_without_a_graph(model, x, y, eps):
+    x_adv = fgsm(model, x, y, eps)
+    with torch.no_grad():
+        return 0.5 * F.cross_entropy(model(x), y) + 0.5 * F.cross_entropy(model(x_adv), y)
+
+
+def _step(model, optimizer, loss, zero_grad=True, step=True):
+    if zero_grad:
+        optimizer.zero_grad()
+    loss.backward()
+    if step:
+        optimizer.step()
+    return loss.item()
+
+
+def _step_without_zero_grad(model, optimizer, x, y, eps):
+    return _step(model, optimizer, adversarial_loss_solution(model, x, y, eps), zero_grad=False)
+
+
+def _step_without_step(model, optimizer, x, y, eps):
+    return _step(model, optimizer, adversarial_loss_solution(model, x, y, eps), step=False)
+
+
+def _step_on_the_clean_loss(model, optimizer, x, y, eps):
+    return _step(model, optimizer, _loss_clean_only(model, x, y, eps))
+
+
+def _step_on_the_fgsm_loss(model, optimizer, x, y, eps):
+    return _step(model, optimizer, _loss_fgsm_only(model, x, y, eps))
+
+
+def _step_on_the_summed_losses(model, optimizer, x, y, eps):
+    return _step(model, optimizer, _loss_summed(model, x, y, eps))
+
+
 q1 = Exercise(
     "chapter03.q1",
     """
@@ -208,6 +261,15 @@ q1 = Exercise(
     learns, which makes this training rather than data augmentation. In the package:
     `fh.train(model, x, y, attack="fgsm", train_eps=0.3, adv_weight=0.5)`.
     """,
+    signature="adversarial_loss(model, x, y, eps) -> loss tensor",
+    wrong_answers={
+        "the FGSM loss only": WrongAnswer(_loss_fgsm_only, "only the FGSM loss"),
+        "the clean loss only": WrongAnswer(_loss_clean_only, "only the clean loss"),
+        "the two losses summed": WrongAnswer(_loss_summed, "added the two losses"),
+        "eps in normalized units": WrongAnswer(_loss_eps_in_normalized_units, "pixel units"),
+        "a float, not a tensor": WrongAnswer(_loss_as_a_float, "one-number loss tensor"),
+        "computed under no_grad": WrongAnswer(_loss_without_a_graph, "no gradient"),
+    },
 )
 
 q2 = Exercise(
@@ -224,6 +286,16 @@ q2 = Exercise(
     The order matters: the FGSM images come from the weights before the step, and
     zero_grad() must come after any backward pass the attack made and before the loss's own.
     """,
+    signature="adversarial_step(model, optimizer, x, y, eps) -> loss",
+    wrong_answers={
+        "no zero_grad": WrongAnswer(_step_without_zero_grad, "optimizer.zero_grad()"),
+        "no optimizer.step": WrongAnswer(_step_without_step, "did not change"),
+        "a step on the clean loss only": WrongAnswer(_step_on_the_clean_loss, "clean loss only"),
+        "a step on the FGSM loss only": WrongAnswer(_step_on_the_fgsm_loss, "FGSM loss only"),
+        "a step on the summed losses": WrongAnswer(
+            _step_on_the_summed_losses, "sum of the two losses"
+        ),
+    },
 )
 
 chapter = Chapter("chapter 03: adversarial training", q1, q2)

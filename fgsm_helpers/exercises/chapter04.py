@@ -16,12 +16,13 @@ from .framework import (
     Chapter,
     Exercise,
     Result,
+    WrongAnswer,
     as_number,
     call,
-    callable_or_message,
     close,
     correct,
     incorrect,
+    input_gradient,
     number_or_message,
     tensor_like,
     toy_images,
@@ -57,9 +58,6 @@ def _pgd_step_reference(model, x, x_adv, y, eps, alpha, *, project=True, clamp=T
 
 
 def _check_pgd_step(answer: Any) -> Result:
-    problem = callable_or_message(answer, "pgd_step(model, x, x_adv, y, eps, alpha) -> x_next")
-    if problem:
-        return problem
     model = toy_model(seed=5)
     x, y = toy_images(16, seed=5)
     # (eps, alpha): a typical step, one larger than eps (projection binds), and eps = 0
@@ -118,9 +116,6 @@ def ceiling_solution(y: torch.Tensor) -> float:
 
 
 def _check_ceiling(answer: Any) -> Result:
-    problem = callable_or_message(answer, "ceiling(y) -> percent")
-    if problem:
-        return problem
     generator = torch.Generator().manual_seed(7)
     cases = {
         "MNIST-like labels": torch.randint(0, 10, (500,), generator=generator),
@@ -179,6 +174,41 @@ def _check_first_500(answer: Any) -> Result:
     return incorrect("count the most common label among y_test[:500] and divide by 500.")
 
 
+# ---------------------------------------------------------- common wrong answers (the tests)
+
+
+def _pgd_step_without_projection(model, x, x_adv, y, eps, alpha):
+    return (x_adv + alpha * input_gradient(model, x_adv, y).sign()).clamp(0, 1)
+
+
+def _pgd_step_projected_around_x_adv(model, x, x_adv, y, eps, alpha):
+    step = alpha * input_gradient(model, x_adv, y).sign()
+    return (x_adv + step.clamp(-eps, eps)).clamp(0, 1)
+
+
+def _pgd_step_without_clamping(model, x, x_adv, y, eps, alpha):
+    x_next = x_adv + alpha * input_gradient(model, x_adv, y).sign()
+    return x + (x_next - x).clamp(-eps, eps)
+
+
+def _pgd_step_with_the_gradient_at_x(model, x, x_adv, y, eps, alpha):
+    x_next = x_adv + alpha * input_gradient(model, x, y).sign()
+    return (x + (x_next - x).clamp(-eps, eps)).clamp(0, 1)
+
+
+def _pgd_step_down_the_loss(model, x, x_adv, y, eps, alpha):
+    x_next = x_adv - alpha * input_gradient(model, x_adv, y).sign()
+    return (x + (x_next - x).clamp(-eps, eps)).clamp(0, 1)
+
+
+def _ceiling_as_a_fraction(y):
+    return torch.bincount(y, minlength=10).max().item() / len(y)
+
+
+def _ceiling_of_the_ones(y):
+    return 100.0 * (y == 1).float().mean().item()
+
+
 q1 = Exercise(
     "chapter04.q1",
     """
@@ -197,6 +227,19 @@ q1 = Exercise(
     PGD is this step repeated (chapter 04: 40 steps of 2.5 * eps / 40) from a random point of
     the ball. With a step as large as eps, no random start and one step, it is FGSM.
     """,
+    signature="pgd_step(model, x, x_adv, y, eps, alpha) -> x_next",
+    wrong_answers={
+        "no projection": WrongAnswer(_pgd_step_without_projection, "*original* images"),
+        "projected around x_adv": WrongAnswer(
+            _pgd_step_projected_around_x_adv, "*original* images"
+        ),
+        "no clamping": WrongAnswer(_pgd_step_without_clamping, "clamp to [0, 1]"),
+        "the gradient at x": WrongAnswer(_pgd_step_with_the_gradient_at_x, "gradient at x"),
+        "down the loss": WrongAnswer(_pgd_step_down_the_loss, "stepped down the loss"),
+        "returns x_adv (the placeholder)": WrongAnswer(
+            lambda model, x, x_adv, y, eps, alpha: x_adv.clone(), "your step differs"
+        ),
+    },
 )
 
 q2 = Exercise(
@@ -210,6 +253,12 @@ q2 = Exercise(
     "If every input is the same, a classifier gives every image the same answer. Which answer is right most often?",
     ceiling_solution,
     "In the package: `fh.accuracy_ceiling(y)`.",
+    signature="ceiling(y) -> percent",
+    wrong_answers={
+        "a fraction": WrongAnswer(_ceiling_as_a_fraction, "percentage"),
+        "the share of 1s": WrongAnswer(_ceiling_of_the_ones, "*most common* class"),
+        "one in ten": WrongAnswer(lambda y: 10.0, "the ceiling is"),
+    },
 )
 
 q3 = Exercise(
@@ -225,6 +274,12 @@ q3 = Exercise(
     A line drawn at 11.35% over curves measured on these 500 images would be the wrong
     ceiling for them.
     """,
+    wrong_answers={
+        "all 10,000 test labels": WrongAnswer(11.35, "all 10,000 test images"),
+        "a fraction": WrongAnswer(
+            lambda y_test: accuracy_ceiling(y_test[:500]) / 100, "percentage"
+        ),
+    },
 )
 
 chapter = Chapter("chapter 04: results beside the paper's, and PGD", q1, q2, q3)

@@ -17,6 +17,7 @@ from .framework import (
     Chapter,
     Exercise,
     Result,
+    WrongAnswer,
     close,
     correct,
     incorrect,
@@ -111,9 +112,11 @@ def _check_transfer(answer: Any) -> Result:
             accuracy(target, x, y)
         ),
     }
-    for message, candidate in mistakes.items():
-        if close(value, candidate, 0.01):
-            return incorrect(message)
+    matches = [message for message, candidate in mistakes.items() if close(value, candidate, 0.01)]
+    if len(matches) == 1:
+        return incorrect(matches[0])
+    if matches:  # on these toy models two mistakes can give the same number
+        return incorrect("that number fits more than one mistake: " + " Or ".join(matches))
     if close(value * 100, expected, 0.01):
         return incorrect("answer in percent (e.g. 87.5), not as a fraction.")
     return incorrect(
@@ -149,6 +152,44 @@ def _check_early_stopping(answer: Any) -> Result:
     return incorrect(f"choose 'fgsm', 'pgd' or 'clean'; got {answer!r}.")
 
 
+# ---------------------------------------------------------- common wrong answers (the tests)
+
+
+def _fgsm_accuracies(model, x, y):
+    """FGSM accuracy (eps 0.1) with the true labels and with the model's predicted ones."""
+    return accuracy(model, fgsm(model, x, y, 0.1), y), accuracy(model, fgsm(model, x, None, 0.1), y)
+
+
+def _leak_true_minus_predicted(model, x, y):
+    with_true, with_predicted = _fgsm_accuracies(model, x, y)
+    return with_true - with_predicted
+
+
+def _leak_as_a_fraction(model, x, y):
+    with_true, with_predicted = _fgsm_accuracies(model, x, y)
+    return (with_predicted - with_true) / 100
+
+
+def _leak_with_true_labels_only(model, x, y):
+    return _fgsm_accuracies(model, x, y)[0]
+
+
+def _transfer_white_box(source, target, x, y):
+    return accuracy(target, fgsm(target, x, y, 0.1), y)
+
+
+def _transfer_on_the_source(source, target, x, y):
+    return accuracy(source, fgsm(source, x, y, 0.1), y)
+
+
+def _transfer_clean(source, target, x, y):
+    return accuracy(target, x, y)
+
+
+def _transfer_as_a_fraction(source, target, x, y):
+    return accuracy(target, fgsm(source, x, y, 0.1), y) / 100
+
+
 q1 = Exercise(
     "chapter05.q1",
     """
@@ -169,6 +210,11 @@ q1 = Exercise(
     measures it on the real fgsm_at model.
     """,
     inputs=label_leak_inputs,
+    wrong_answers={
+        "true minus predicted": WrongAnswer(_leak_true_minus_predicted, "the sign the other way"),
+        "a fraction": WrongAnswer(_leak_as_a_fraction, "not as a fraction"),
+        "one accuracy only": WrongAnswer(_leak_with_true_labels_only, "one of the two accuracies"),
+    },
 )
 
 q2 = Exercise(
@@ -186,6 +232,14 @@ q2 = Exercise(
     against the strongest attack you can find, white-box and black-box.
     """,
     inputs=transfer_inputs,
+    wrong_answers={
+        "the target attacked itself": WrongAnswer(
+            _transfer_white_box, "attacked the target itself"
+        ),
+        "the source scored": WrongAnswer(_transfer_on_the_source, "the source's accuracy"),
+        "clean accuracy": WrongAnswer(_transfer_clean, "the target's clean accuracy"),
+        "a fraction": WrongAnswer(_transfer_as_a_fraction, "not as a fraction"),
+    },
 )
 
 q3 = Exercise(
@@ -198,6 +252,10 @@ q3 = Exercise(
     "Look at chapter 05's per-epoch table of held-out FGSM and PGD-20 accuracy.",
     early_stopping_signal_solution,
     "Chapter 05 keeps the epoch with the best held-out PGD-20 accuracy (`keep_best=True`).",
+    wrong_answers={
+        "FGSM accuracy": WrongAnswer("fgsm", "held-out table"),
+        "clean accuracy": WrongAnswer("clean", "clean accuracy says nothing"),
+    },
 )
 
 chapter = Chapter("chapter 05: beyond FGSM", q1, q2, q3)

@@ -11,6 +11,7 @@ from .framework import (
     Chapter,
     Exercise,
     Result,
+    WrongAnswer,
     close,
     correct,
     incorrect,
@@ -107,6 +108,13 @@ q1 = Exercise(
     gradient-free one beating PGD means the gradients lie (chapter 06, section 4).
     """,
     inputs=masking_inputs,
+    wrong_answers={
+        "PGD, the strongest white-box attack": WrongAnswer("pgd", "Square leaves fewer"),
+        "the highest figure": WrongAnswer(
+            lambda accuracies: max(accuracies, key=accuracies.get), "another attack does better"
+        ),
+        "transfer": WrongAnswer("transfer", "another attack does better"),
+    },
 )
 
 q2 = Exercise(
@@ -124,6 +132,16 @@ q2 = Exercise(
     number of images per label, adding up to the number of images.
     """,
     inputs=report_inputs,
+    wrong_answers={
+        "clean accuracy": WrongAnswer(
+            lambda broken_by: 100.0 * (len(broken_by) - broken_by.count("clean")) / len(broken_by),
+            "that is the clean accuracy",
+        ),
+        "a count": WrongAnswer(lambda broken_by: broken_by.count(None), "that is a count"),
+        "a fraction": WrongAnswer(
+            lambda broken_by: broken_by.count(None) / len(broken_by), "not as a fraction"
+        ),
+    },
 )
 
 chapter = Chapter("chapter 06: evaluating a defence", q1, q2)

@@ -1,5 +1,5 @@
-"""The machinery of the self-checking exercises: ``Exercise`` and ``Chapter``, the building
-blocks of the checks, and the hidden inputs they run answers on.
+"""The machinery of the self-checking exercises: ``Exercise``, ``WrongAnswer`` and ``Chapter``,
+the building blocks of the checks, and the hidden inputs they run answers on.
 
 A check never raises on a wrong answer: the building blocks below turn a wrong type, a function
 that raises or a tensor of the wrong shape into a ``Result`` that says what was expected. The
@@ -16,7 +16,7 @@ import math
 import numbers
 import textwrap
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -56,12 +56,29 @@ def incorrect(message: str) -> Result:
     return Result(False, message)
 
 
+class WrongAnswer(NamedTuple):
+    """A common wrong answer to a question, and words of the message that names its mistake.
+
+    ``answer`` is what the student would pass to ``check``: a value, or for a question whose
+    answer is a function, the wrong function. Where the answer is a value computed from data
+    (the question's ``inputs()``, or data it names, such as ``y_test``), ``answer`` may be the
+    wrong computation instead: a function of that data, like the solution.
+    """
+
+    answer: Any
+    says: str
+
+
 class Exercise:
     """One question: ``check(answer)``, ``hint()``, ``solution()``.
 
     ``checker(answer) -> Result`` judges an answer; ``solution`` is a function of a chapter
     module whose source is the solution shown to the student; ``explanation`` follows it.
-    ``inputs`` (optional) builds the objects the question asks the student to work on.
+    ``signature`` is set where the answer is a function the student writes
+    (``"fgsm(model, x, y, eps) -> x_adv"``): anything not callable is turned away before
+    ``checker`` sees it. ``inputs`` (optional) builds the objects the question asks the student
+    to work on. ``wrong_answers`` names the common mistakes ``checker`` must reject, each with
+    the words its message names the mistake by; the tests feed every one to ``check``.
     """
 
     def __init__(
@@ -72,10 +89,15 @@ class Exercise:
         hint: str,
         solution: Callable,
         explanation: str,
+        *,
+        signature: str | None = None,
         inputs: Callable[[], Any] | None = None,
+        wrong_answers: dict[str, WrongAnswer] | None = None,
     ) -> None:
         self.name = name
         self.question = textwrap.dedent(question).strip()
+        self.signature = signature
+        self.wrong_answers = dict(wrong_answers or {})
         self._checker = checker
         self._hint = " ".join(hint.split())
         self._solution = solution
@@ -90,8 +112,14 @@ class Exercise:
                 f"Hint: {self._hint}"
             )
             return False
-        with _one_thread():
-            result = self._checker(answer)
+        if self.signature is not None and not callable(answer):
+            result = incorrect(
+                f"expected a function `{self.signature}`; got {type_name(answer)}. "
+                "Pass the function itself, without calling it."
+            )
+        else:
+            with _one_thread():
+                result = self._checker(answer)
         print(("Correct: " if result.ok else "Incorrect: ") + result.message)
         return result.ok
 
@@ -110,6 +138,11 @@ class Exercise:
     def solution_function(self) -> Callable:
         """The solution itself (the tests check it against ``check``)."""
         return self._solution
+
+    @property
+    def has_inputs(self) -> bool:
+        """Whether the question gives objects to work on (``inputs()``)."""
+        return self._inputs is not None
 
     def inputs(self) -> Any:
         """Fresh copies of the objects this question asks you to work on."""
@@ -181,16 +214,6 @@ def call(function: Callable, *args: Any) -> tuple[Any, Result | None]:
         )
 
 
-def callable_or_message(answer: Any, signature: str) -> Result | None:
-    """None if ``answer`` is a function, else a message asking for ``signature``."""
-    if not callable(answer):
-        return incorrect(
-            f"expected a function `{signature}`; got {type_name(answer)}. "
-            "Pass the function itself, without calling it."
-        )
-    return None
-
-
 def tensor_like(value: Any, like: torch.Tensor, what: str) -> Result | None:
     """None if ``value`` is a float tensor shaped like ``like``, else what is wrong."""
     if not isinstance(value, torch.Tensor):
@@ -203,6 +226,14 @@ def tensor_like(value: Any, like: torch.Tensor, what: str) -> Result | None:
     if not torch.is_floating_point(value):
         return incorrect(f"{what} should return a float tensor; got dtype {value.dtype}.")
     return None
+
+
+def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Gradient of the mean cross-entropy loss with respect to the images ``x``, in whatever
+    mode the model is in (the wrong answers are built on it)."""
+    x = x.clone().detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+    return gradient
 
 
 # ---------------------------------------------------------------------- hidden test inputs
