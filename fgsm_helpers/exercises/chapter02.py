@@ -30,9 +30,12 @@ from .framework import (
 
 def fgsm_solution(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
     """FGSM: x_adv = clamp(x + eps * sign(grad_x loss), 0, 1), eps in pixel units."""
+    was_training = model.training
+    model.eval()  # dropout off: attack the model that makes the predictions
     x = x.clone().detach().requires_grad_(True)  # a copy we may take gradients for
     loss = F.cross_entropy(model(x), y)
     (gradient,) = torch.autograd.grad(loss, x)  # leaves the model's .grad untouched
+    model.train(was_training)  # back in the mode it came in: training goes on with dropout
     x_adv = x + eps * gradient.sign()  # every pixel moves by eps, up or down
     return x_adv.clamp(0, 1).detach()  # a valid image again
 
@@ -110,9 +113,52 @@ def _check_fgsm(answer: Any) -> Result:
             f"eps = {eps}. Take the gradient of the cross-entropy loss with the *true* labels y "
             "with respect to x (not the weights), at x itself."
         )
+    problem = _check_fgsm_in_train_mode(answer)
+    if problem:
+        return problem
     return correct(
-        "your FGSM matches fh.fgsm at eps 0.1 and 0.3, returns x at eps 0, and clamps to [0, 1]."
+        "your FGSM matches fh.fgsm at eps 0.1 and 0.3, returns x at eps 0, clamps to [0, 1], "
+        "and attacks a model in train mode with its dropout off, leaving its mode as it was."
     )
+
+
+def _check_fgsm_in_train_mode(answer: Any) -> Result | None:
+    """None if ``answer`` attacks a model with dropout in train mode as fh.fgsm does (dropout
+    off for the gradient) and gives every model back in the mode it came in; else what is wrong.
+    """
+    model = toy_model(seed=2, dropout=0.5).train()  # as it is while it is trained
+    x, y = toy_images(16, seed=2)
+    expected = fgsm(model, x, y, 0.1)
+    with torch.random.fork_rng(devices=[]):  # dropout would draw from the student's stream
+        torch.manual_seed(0)
+        out, problem = call(answer, model, x.clone(), y, 0.1)
+    if problem:
+        return problem
+    problem = tensor_like(out, x, "fgsm(model, x, y, eps) on a model in train mode")
+    if problem:
+        return problem
+    if ((out.detach() - expected).abs() > 1e-5).float().mean().item() > 0.001:
+        return incorrect(
+            "on a model with dropout in train mode (as during adversarial training) your images "
+            "differ from fh.fgsm: in train mode dropout switches off random units at every "
+            "forward pass, so your gradient is that of a random part of the model. Take the "
+            "gradient in eval mode, then give the model back the mode it came in."
+        )
+    if not all(module.training for module in model.modules()):
+        return incorrect(
+            "your images are right, but the model came in train mode and left in eval mode: "
+            "training would go on without dropout. Give it back the mode it came in."
+        )
+    model.eval()
+    _, problem = call(answer, model, x.clone(), y, 0.1)
+    if problem:
+        return problem
+    if any(module.training for module in model.modules()):
+        return incorrect(
+            "the model came in eval mode and left in train mode: give it back the mode it came "
+            "in, whichever it was."
+        )
+    return None
 
 
 def pixel_eps_solution() -> float:
@@ -224,6 +270,21 @@ def _fgsm_with_predicted_labels(model, x, y, eps):
     return (x + eps * input_gradient(model, x, predicted).sign()).clamp(0, 1)
 
 
+def _fgsm_in_train_mode(model, x, y, eps):
+    return (x + eps * input_gradient(model, x, y).sign()).clamp(0, 1)
+
+
+def _fgsm_leaving_eval_mode(model, x, y, eps):
+    model.eval()
+    return _fgsm_in_train_mode(model, x, y, eps)
+
+
+def _fgsm_always_back_to_train_mode(model, x, y, eps):
+    x_adv = _fgsm_leaving_eval_mode(model, x, y, eps)
+    model.train()
+    return x_adv
+
+
 def _fgsm_in_place(model, x, y, eps):
     return x.add_(eps * input_gradient(model, x, y).sign()).clamp_(0, 1)
 
@@ -233,8 +294,9 @@ q1 = Exercise(
     """
     Write `fgsm(model, x, y, eps)`: FGSM with eps in pixel units, for images x in [0, 1]
     (shape (N, 1, 28, 28)) and labels y. Return the adversarial images. The check runs it on
-    a small model and compares with `fh.fgsm`, including eps = 0 and pixels that must be
-    clamped. Pass the function: `ex.q1.check(fgsm)`.
+    a small model and compares with `fh.fgsm`, including eps = 0, pixels that must be clamped
+    and a model with dropout in train mode (as during training). Pass the function:
+    `ex.q1.check(fgsm)`.
     """,
     _check_fgsm,
     """
@@ -243,10 +305,13 @@ q1 = Exercise(
     """,
     fgsm_solution,
     """
-    Five lines: the whole attack. `torch.autograd.grad` leaves the model's parameter
-    gradients alone (loss.backward() would fill them). fh.fgsm adds input checks, eval mode
-    and the `eps_units` option, and sums the loss over the batch instead of averaging it:
-    a positive factor, so the sign, and the attack, are the same.
+    Five lines: the whole attack, with two around it for the model's mode. In train mode
+    dropout switches off random units at every forward pass, and during adversarial training
+    the model is in train mode when it is attacked: the gradient is taken in eval mode, then
+    the model goes back to its mode. `torch.autograd.grad` leaves the model's parameter
+    gradients alone (loss.backward() would fill them). fh.fgsm adds input checks and the
+    `eps_units` option, and sums the loss over the batch instead of averaging it: a positive
+    factor, so the sign, and the attack, are the same.
     """,
     signature="fgsm(model, x, y, eps) -> x_adv",
     wrong_answers={
@@ -261,6 +326,11 @@ q1 = Exercise(
         ),
         "predicted labels, not y": WrongAnswer(_fgsm_with_predicted_labels, "predicted labels"),
         "changes x in place": WrongAnswer(_fgsm_in_place, "in place"),
+        "the gradient in train mode": WrongAnswer(_fgsm_in_train_mode, "in train mode dropout"),
+        "leaves the model in eval mode": WrongAnswer(_fgsm_leaving_eval_mode, "left in eval mode"),
+        "always back to train mode": WrongAnswer(
+            _fgsm_always_back_to_train_mode, "left in train mode"
+        ),
         "returns x (the placeholder)": WrongAnswer(
             lambda model, x, y, eps: x, "differ from fh.fgsm"
         ),

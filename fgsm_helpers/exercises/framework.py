@@ -251,17 +251,15 @@ def toy_images(n: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def toy_model(seed: int = 0) -> nn.Module:
-    """A small seeded CNN (normalization first, like ``PaperCNN``); random weights are enough
-    to compare two implementations of an attack."""
+def toy_model(seed: int = 0, dropout: float = 0.0) -> nn.Module:
+    """A small seeded CNN (normalization first, like ``PaperCNN``), in eval mode; random weights
+    are enough to compare two implementations of an attack. ``dropout > 0`` adds dropout before
+    the last layer (the same weights), for the checks that put the model in train mode."""
     generator = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(
-        Normalize(),
-        nn.Conv2d(1, 4, kernel_size=5, stride=2),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(4 * 12 * 12, 10),
-    )
+    layers = [Normalize(), nn.Conv2d(1, 4, kernel_size=5, stride=2), nn.ReLU(), nn.Flatten()]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    model = nn.Sequential(*layers, nn.Linear(4 * 12 * 12, 10))
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))
