@@ -121,6 +121,16 @@ def test_checks_leave_thread_count_alone(capsys):
     assert torch.get_num_threads() == threads
 
 
+def test_checks_leave_the_random_stream_alone(capsys):
+    """The FGSM check runs a model with dropout: its draws must not shift the student's seed."""
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    chapter02.q1.check(chapter02.fgsm_solution)
+    chapter02.q1.check(chapter02.q1.wrong_answers["the gradient in train mode"].answer)
+    assert torch.equal(torch.rand(3), expected)
+
+
 # ------------------------------------------------------------------------- wrong answers
 
 WRONG = [(e, name, wrong) for e in ALL for name, wrong in e.wrong_answers.items()]

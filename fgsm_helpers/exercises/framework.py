@@ -256,10 +256,11 @@ def toy_model(seed: int = 0, dropout: float = 0.0) -> nn.Module:
     are enough to compare two implementations of an attack. ``dropout > 0`` adds dropout before
     the last layer (the same weights), for the checks that put the model in train mode."""
     generator = torch.Generator().manual_seed(seed)
-    layers = [Normalize(), nn.Conv2d(1, 4, kernel_size=5, stride=2), nn.ReLU(), nn.Flatten()]
-    if dropout > 0:
-        layers.append(nn.Dropout(dropout))
-    model = nn.Sequential(*layers, nn.Linear(4 * 12 * 12, 10))
+    with torch.random.fork_rng(devices=[]):  # layers draw their initial weights: not from ours
+        layers = [Normalize(), nn.Conv2d(1, 4, kernel_size=5, stride=2), nn.ReLU(), nn.Flatten()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        model = nn.Sequential(*layers, nn.Linear(4 * 12 * 12, 10))
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))
@@ -294,8 +295,6 @@ def train_toy(model: nn.Module, seed: int, adversarial_eps: float = 0.0) -> nn.M
 
 def linear_model(seed: int) -> nn.Module:
     """An untrained linear classifier of 28x28 images (normalization first), seeded."""
-    torch_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    model = nn.Sequential(Normalize(), nn.Flatten(), nn.Linear(28 * 28, 10))
-    torch.random.set_rng_state(torch_state)  # leave the student's random stream alone
-    return model
+    with torch.random.fork_rng(devices=[]):  # leave the student's random stream alone
+        torch.manual_seed(seed)
+        return nn.Sequential(Normalize(), nn.Flatten(), nn.Linear(28 * 28, 10))
