@@ -19,6 +19,7 @@ from .framework import (
     Exercise,
     Result,
     WrongAnswer,
+    as_number,
     call,
     close,
     correct,
@@ -139,6 +140,28 @@ def _reference_step(
     return [p.detach().clone() for p in model.parameters()]
 
 
+def _returned_loss_problem(returned: Any, loss: float) -> Result | None:
+    """None if ``returned`` is ``loss`` (the loss the step was taken on) as a number, not a
+    tensor; else what is wrong with it."""
+    if isinstance(returned, torch.Tensor):
+        return incorrect(
+            "the step is right, but it returned a tensor: return the loss as a float (.item()). "
+            "A list of loss tensors would keep every step's graph in memory."
+        )
+    value = as_number(returned)
+    if value is None:
+        return incorrect(
+            f"the step is right, but it returned {type_name(returned)}: return the loss it "
+            "stepped on, as a float."
+        )
+    if not close(value, loss, 1e-4):
+        return incorrect(
+            f"the step is right, but it returned {value:.4f} instead of the loss it stepped on "
+            f"({loss:.4f}): return that loss, as a float."
+        )
+    return None
+
+
 def _check_adversarial_step(answer: Any) -> Result:
     x, y = toy_images(16, seed=4)
     model = toy_model(seed=4)
@@ -149,7 +172,7 @@ def _check_adversarial_step(answer: Any) -> Result:
     optimizer = torch.optim.SGD(student_model.parameters(), lr=0.5)
     for parameter in student_model.parameters():  # gradients left over from an earlier step
         parameter.grad = torch.full_like(parameter, 0.05)
-    _, problem = call(answer, student_model, optimizer, x.clone(), y, eps)
+    returned, problem = call(answer, student_model, optimizer, x.clone(), y, eps)
     if problem:
         return problem
     after = [p.detach() for p in student_model.parameters()]
@@ -158,9 +181,13 @@ def _check_adversarial_step(answer: Any) -> Result:
         return all(torch.allclose(p, q, atol=1e-5) for p, q in zip(a, b, strict=True))
 
     if same(after, expected):
+        clean, adversarial = _reference_losses(model, x, y, eps)  # the weights before the step
+        problem = _returned_loss_problem(returned, (0.5 * clean + 0.5 * adversarial).item())
+        if problem:
+            return problem
         return correct(
             "one optimizer step on 0.5 x clean + 0.5 x FGSM loss, with the FGSM images made "
-            "against the model before the step and old gradients cleared."
+            "against the model before the step and old gradients cleared; it returns that loss."
         )
     if same(after, before):
         return incorrect("the weights did not change: call loss.backward() and optimizer.step().")
@@ -221,6 +248,26 @@ def _step(model, optimizer, loss, zero_grad=True, step=True):
     if step:
         optimizer.step()
     return loss.item()
+
+
+def _step_returning_the_placeholder(model, optimizer, x, y, eps):
+    adversarial_step_solution(model, optimizer, x, y, eps)
+    return 0.0
+
+
+def _step_returning_nothing(model, optimizer, x, y, eps):
+    adversarial_step_solution(model, optimizer, x, y, eps)
+
+
+def _step_returning_the_tensor(model, optimizer, x, y, eps):
+    loss = adversarial_loss_solution(model, x, y, eps)
+    _step(model, optimizer, loss)
+    return loss
+
+
+def _step_returning_the_loss_after_it(model, optimizer, x, y, eps):
+    adversarial_step_solution(model, optimizer, x, y, eps)
+    return adversarial_loss_solution(model, x, y, eps).item()
 
 
 def _step_without_zero_grad(model, optimizer, x, y, eps):
@@ -289,6 +336,14 @@ q2 = Exercise(
     signature="adversarial_step(model, optimizer, x, y, eps) -> loss",
     wrong_answers={
         "no zero_grad": WrongAnswer(_step_without_zero_grad, "optimizer.zero_grad()"),
+        "returns the placeholder 0.0": WrongAnswer(
+            _step_returning_the_placeholder, "returned 0.0000 instead of the loss"
+        ),
+        "returns nothing": WrongAnswer(_step_returning_nothing, "returned NoneType None"),
+        "returns the loss tensor": WrongAnswer(_step_returning_the_tensor, "returned a tensor"),
+        "returns the loss after the step": WrongAnswer(
+            _step_returning_the_loss_after_it, "instead of the loss it stepped on"
+        ),
         "no optimizer.step": WrongAnswer(_step_without_step, "did not change"),
         "a step on the clean loss only": WrongAnswer(_step_on_the_clean_loss, "clean loss only"),
         "a step on the FGSM loss only": WrongAnswer(_step_on_the_fgsm_loss, "FGSM loss only"),
