@@ -217,6 +217,9 @@ def test_adversarial_step_solution_matches_package_training_step():
 def test_first_500_ceiling_is_real_mnist(y_test):
     assert fh.accuracy_ceiling(y_test[:500]) == pytest.approx(chapter04.FIRST_500_CEILING)
     assert fh.accuracy_ceiling(y_test) == pytest.approx(11.35)
+    for images, (labels, ceiling) in chapter04.WRONG_SLICE_CEILINGS.items():
+        assert fh.accuracy_ceiling(y_test[labels]) == pytest.approx(ceiling), images
+        assert ceiling != pytest.approx(chapter04.FIRST_500_CEILING, abs=0.01), images
 
 
 def test_fc1_count_matches_the_model():
