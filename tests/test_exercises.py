@@ -5,6 +5,10 @@ Synthetic inputs only, apart from the numbers read from real MNIST labels."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
+
 import pytest
 import torch
 
@@ -82,6 +86,31 @@ def test_hint_and_solution_print(exercise, capsys):
     solution = capsys.readouterr().out
     assert "def " in solution and "return" in solution
     assert exercise.name in repr(exercise)
+
+
+NAMES = (ast.Name, ast.Attribute, ast.Constant, ast.Subscript, ast.Tuple, ast.FunctionDef)
+"""Nodes that only name something (a function to use, y_test[:500]): a hint may name them."""
+
+
+def _code_in(function) -> set[str]:
+    """The calls, operations and statements of ``function``'s body long enough to give code
+    away (12 characters or more), each with its spaces removed."""
+    source = textwrap.dedent(inspect.getsource(function))
+    fragments = set()
+    for node in ast.walk(ast.parse(source).body[0]):
+        if isinstance(node, (ast.expr, ast.stmt)) and not isinstance(node, NAMES):
+            fragment = "".join(ast.get_source_segment(source, node).split())
+            if len(fragment) >= 12:
+                fragments.add(fragment)
+    return fragments
+
+
+@pytest.mark.parametrize("exercise", ALL, ids=IDS)
+def test_hint_gives_no_solution_code(exercise, capsys):
+    exercise.hint()
+    hint = "".join(capsys.readouterr().out.split())
+    given_away = [code for code in _code_in(exercise.solution_function()) if code in hint]
+    assert not given_away, f"the hint of {exercise.name} holds its solution's code: {given_away}"
 
 
 @pytest.mark.parametrize("exercise", ALL, ids=IDS)

@@ -300,8 +300,10 @@ q1 = Exercise(
     """,
     _check_fgsm,
     """
-    Make a copy of x that requires grad, compute F.cross_entropy(model(x), y), take the
-    gradient with respect to x (torch.autograd.grad), add eps * gradient.sign(), clamp to [0, 1].
+    You need the gradient of the cross-entropy loss with respect to the images, not the
+    weights: take it on a copy of x that requires grad, with torch.autograd.grad. Every pixel
+    then moves by eps, up or down as the gradient's sign says, and must stay in [0, 1]. Dropout
+    must be off while you take the gradient, and the model must leave in the mode it came in.
     """,
     fgsm_solution,
     """

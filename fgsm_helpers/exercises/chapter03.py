@@ -299,8 +299,9 @@ q1 = Exercise(
     """,
     _check_adversarial_loss,
     """
-    x_adv = fh.fgsm(model, x, y, eps); then 0.5 * F.cross_entropy(model(x), y)
-    + 0.5 * F.cross_entropy(model(x_adv), y).
+    Two cross-entropy losses with the true labels: one on the clean images, one on their FGSM
+    versions, made with fh.fgsm against this model at this eps. How do you weight two losses
+    so that they count equally? Keep the result a tensor, with its graph.
     """,
     adversarial_loss_solution,
     """
@@ -327,7 +328,12 @@ q2 = Exercise(
     your function an optimizer whose parameters still hold gradients from an earlier step.
     """,
     _check_adversarial_step,
-    "Attack first, then: loss, optimizer.zero_grad(), loss.backward(), optimizer.step().",
+    """
+    Make the FGSM images while the weights are still those before the step. The optimizer
+    holds gradients from an earlier step and a backward pass adds to them: what must happen to
+    them before your loss's backward pass? Then let the optimizer update the weights, and
+    return the loss you stepped on as a Python float.
+    """,
     adversarial_step_solution,
     """
     The order matters: the FGSM images come from the weights before the step, and

@@ -230,8 +230,9 @@ q1 = Exercise(
     """,
     _check_pgd_step,
     """
-    Gradient at x_adv (like FGSM), x_next = x_adv + alpha * sign; then
-    x + (x_next - x).clamp(-eps, eps), then .clamp(0, 1).
+    The move is FGSM's, from x_adv and by alpha: the gradient is taken at x_adv. Afterwards no
+    pixel may end more than eps from the *original* image x, whichever way it moved (limit its
+    distance to x, not the step), and every pixel must stay in [0, 1].
     """,
     pgd_step_solution,
     """
@@ -279,7 +280,8 @@ q3 = Exercise(
     ceiling for those 500 images (percent)? Use your `ceiling` on `y_test[:500]`.
     """,
     _check_first_500,
-    "ceiling(y_test[:500]), or fh.accuracy_ceiling(y_test[:500]).",
+    "The curves use the first 500 test images only, so only their labels count: which digit is "
+    "most common among those 500, and what share of them is it?",
     first_500_ceiling_solution,
     """
     A line drawn at 11.35% over curves measured on these 500 images would be the wrong
