@@ -145,7 +145,7 @@ def _check_normalized_range(answer: Any) -> Result:
     return incorrect("apply (x - 0.1307) / 0.3081 to x = 0 and to x = 1.")
 
 
-# ---------------------------------------------------------- common wrong answers (the tests)
+# -------------------------------------------------- the wrong answers the checks must reject
 
 
 def _normalize_in_place(x: torch.Tensor) -> torch.Tensor:

@@ -241,7 +241,7 @@ def _check_linear_gain(answer: Any) -> Result:
     )
 
 
-# ---------------------------------------------------------- common wrong answers (the tests)
+# -------------------------------------------------- the wrong answers the checks must reject
 
 
 def _fgsm_without_clamping(model, x, y, eps):
@@ -307,10 +307,10 @@ q1 = Exercise(
     """,
     fgsm_solution,
     """
-    Five lines: the whole attack, with two around it for the model's mode. In train mode
-    dropout switches off random units at every forward pass, and during adversarial training
-    the model is in train mode when it is attacked: the gradient is taken in eval mode, then
-    the model goes back to its mode. `torch.autograd.grad` leaves the model's parameter
+    Five lines: the whole attack; the three around them look after the model's mode. In train
+    mode dropout switches off random units at every forward pass, and during adversarial
+    training the model is in train mode when it is attacked: the gradient is taken in eval
+    mode, then the model goes back to its mode. `torch.autograd.grad` leaves the model's parameter
     gradients alone (loss.backward() would fill them). fh.fgsm adds input checks and the
     `eps_units` option, and sums the loss over the batch instead of averaging it: a positive
     factor, so the sign, and the attack, are the same.

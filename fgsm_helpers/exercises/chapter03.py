@@ -211,7 +211,7 @@ def _check_adversarial_step(answer: Any) -> Result:
     )
 
 
-# ---------------------------------------------------------- common wrong answers (the tests)
+# -------------------------------------------------- the wrong answers the checks must reject
 
 
 def _loss_fgsm_only(model, x, y, eps):

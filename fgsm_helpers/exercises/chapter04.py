@@ -185,7 +185,7 @@ def _check_first_500(answer: Any) -> Result:
     return incorrect("count the most common label among y_test[:500] and divide by 500.")
 
 
-# ---------------------------------------------------------- common wrong answers (the tests)
+# -------------------------------------------------- the wrong answers the checks must reject
 
 
 def _pgd_step_without_projection(model, x, x_adv, y, eps, alpha):

@@ -152,7 +152,7 @@ def _check_early_stopping(answer: Any) -> Result:
     return incorrect(f"choose 'fgsm', 'pgd' or 'clean'; got {answer!r}.")
 
 
-# ---------------------------------------------------------- common wrong answers (the tests)
+# -------------------------------------------------- the wrong answers the checks must reject
 
 
 def _fgsm_accuracies(model, x, y):

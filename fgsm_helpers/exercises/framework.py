@@ -228,14 +228,6 @@ def tensor_like(value: Any, like: torch.Tensor, what: str) -> Result | None:
     return None
 
 
-def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Gradient of the mean cross-entropy loss with respect to the images ``x``, in whatever
-    mode the model is in (the wrong answers are built on it)."""
-    x = x.clone().detach().requires_grad_(True)
-    (gradient,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
-    return gradient
-
-
 # ---------------------------------------------------------------------- hidden test inputs
 
 
@@ -298,3 +290,14 @@ def linear_model(seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):  # leave the student's random stream alone
         torch.manual_seed(seed)
         return nn.Sequential(Normalize(), nn.Flatten(), nn.Linear(28 * 28, 10))
+
+
+# --------------------------------------------------------- the wrong answers' building block
+
+
+def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Gradient of the mean cross-entropy loss with respect to the images ``x``, in whatever
+    mode the model is in (the wrong answers are built on it)."""
+    x = x.clone().detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+    return gradient
