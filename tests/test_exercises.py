@@ -28,6 +28,24 @@ ALL = [exercise for chapter in exercises.CHAPTERS.values() for exercise in chapt
 IDS = [exercise.name for exercise in ALL]
 
 
+def _needs_mnist(exercise) -> bool:
+    """Chapter 04's q3 is answered from the real test labels: its cases read MNIST (slow)."""
+    return exercise is chapter04.q3
+
+
+def _params(cases, ids):
+    """``cases`` (tuples starting with an exercise) as parameters, the MNIST ones marked slow."""
+    return [
+        pytest.param(*case, id=name, marks=[pytest.mark.slow] if _needs_mnist(case[0]) else [])
+        for case, name in zip(cases, ids, strict=True)
+    ]
+
+
+def _labels(exercise, request):
+    """The real test labels for the exercise that needs them (read only then), else None."""
+    return request.getfixturevalue("y_test") if _needs_mnist(exercise) else None
+
+
 def _answer(exercise, code, y_test):
     """What a student who wrote ``code`` passes to check(): a function question takes the
     function itself; a value question what ``code`` computes from the question's inputs
@@ -70,9 +88,10 @@ def test_chapter_modules_are_what_notebooks_import():
             assert exercise.name == f"chapter{number}.q{index}"
 
 
-@pytest.mark.parametrize("exercise", ALL, ids=IDS)
-def test_solution_passes_its_check(exercise, y_test, capsys):
-    ok, out = _check(exercise, _answer(exercise, exercise.solution_function(), y_test), capsys)
+@pytest.mark.parametrize("exercise", _params([(e,) for e in ALL], IDS))
+def test_solution_passes_its_check(exercise, request, capsys):
+    answer = _answer(exercise, exercise.solution_function(), _labels(exercise, request))
+    ok, out = _check(exercise, answer, capsys)
     assert ok is True, out
     assert out.startswith("Correct: ")
 
@@ -172,11 +191,10 @@ def test_every_exercise_lists_its_common_wrong_answers():
 
 @pytest.mark.parametrize(
     ("exercise", "wrong"),
-    [(e, wrong) for e, _, wrong in WRONG],
-    ids=[f"{e.name}-{name}" for e, name, _ in WRONG],
+    _params([(e, wrong) for e, _, wrong in WRONG], [f"{e.name}-{name}" for e, name, _ in WRONG]),
 )
-def test_wrong_answer_is_rejected_naming_its_mistake(exercise, wrong, y_test, capsys):
-    ok, out = _check(exercise, _answer(exercise, wrong.answer, y_test), capsys)
+def test_wrong_answer_is_rejected_naming_its_mistake(exercise, wrong, request, capsys):
+    ok, out = _check(exercise, _answer(exercise, wrong.answer, _labels(exercise, request)), capsys)
     assert ok is False
     assert out.startswith("Incorrect: ")
     assert wrong.says in out, out
@@ -243,6 +261,7 @@ def test_adversarial_step_solution_matches_package_training_step():
         assert not torch.equal(p, r)
 
 
+@pytest.mark.slow
 def test_first_500_ceiling_is_real_mnist(y_test):
     assert fh.accuracy_ceiling(y_test[:500]) == pytest.approx(chapter04.FIRST_500_CEILING)
     assert fh.accuracy_ceiling(y_test) == pytest.approx(11.35)
