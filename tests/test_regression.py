@@ -138,15 +138,6 @@ def test_negative_tolerance_and_unknown_mode_refused():
         regression.compare(_reference(), _results(), mode="loose")
 
 
-def test_seed_bands_cover_every_committed_study_and_say_where_they_come_from():
-    bands = regression.seed_bands()
-    band = bands["fgsm_at", "pixel", 0.2]
-    assert band["low"] <= band["high"] and band["n"] >= 5 and band["cpus"]
-    outcomes = regression.defence_outcomes()
-    assert outcomes["n"] == sum(n for _, n in outcomes["by_cpu"].values()) >= 5
-    assert 0 <= outcomes["defeats"] <= outcomes["n"]
-
-
 # --- the notebooks' exactly-checked cells ----------------------------------------------------
 
 

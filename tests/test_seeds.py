@@ -253,3 +253,34 @@ def test_quick_study_of_two_seeds_on_real_mnist(tmp_path, data_dir, monkeypatch)
     # a second call trains nothing: both seeds are in the file
     monkeypatch.setattr(seeds, "_study_seed", lambda *a, **k: pytest.fail("trained again"))
     assert seeds.run_seed_study([1, 0], out, quick=True, progress=False) == seeds.load_study(out)
+
+
+def test_seed_bands_cover_every_committed_study_and_say_where_they_come_from():
+    bands = seeds.seed_bands()
+    band = bands["fgsm_at", "pixel", 0.2]
+    assert band["low"] <= band["high"] and band["n"] >= 5 and band["cpus"]
+    outcomes = seeds.defence_outcomes()
+    assert outcomes["n"] == sum(n for _, n in outcomes["by_cpu"].values()) >= 5
+    assert 0 <= outcomes["defeats"] <= outcomes["n"]
+
+
+def test_defence_outcomes_count_rising_curves_per_cpu(tmp_path):
+    """A seed whose fgsm_at curve rises from eps 0.1 to 0.2 counts as defeating FGSM."""
+    rising, falling = fake_entry(0), fake_entry(1)
+    for row in rising["rows"]:
+        if row["model"] == "fgsm_at" and row["eps"] in (0.1, 0.2):
+            row["accuracy"] = {0.1: 96.0, 0.2: 97.5}[row["eps"]]
+    rising["machine"] = {"cpu_model": "AMD EPYC", "cpu_flags": ["avx2"]}
+    falling["machine"] = {"cpu_model": "Intel Xeon", "cpu_flags": []}
+    study = {"configuration": {"quick": False}, "seeds": [rising, falling]}
+    path = tmp_path / "seed_study.json"
+    path.write_text(json.dumps(study))
+    outcomes = seeds.defence_outcomes([path])
+    assert outcomes == {
+        "defeats": 1,
+        "n": 2,
+        "by_cpu": {"AMD EPYC (avx2)": (1, 1), "Intel Xeon": (0, 1)},
+    }
+    band = seeds.seed_bands([path])["fgsm_at", "pixel", 0.2]
+    assert (band["n"], band["low"], band["high"]) == (2, 97.5, 99.0)
+    assert band["cpus"] == ["AMD EPYC (avx2)", "Intel Xeon"]

@@ -36,8 +36,8 @@ from ..data import load_mnist
 from ..results import KEY_FIELDS, identity, load_results
 from ..runner import find_notebooks
 from ..runtime import describe_cpu
-from .seeds import load_study
-from .state import DATA_DIR, committed_path
+from .seeds import cpu_name, seed_bands
+from .state import committed_path
 
 REFERENCE_PATH = committed_path("reference")
 DEFAULT_TOLERANCE = 0.05
@@ -132,65 +132,6 @@ def _check_full_run(run_dir: Path) -> None:
         )
 
 
-# --- the bands the committed seed studies give ----------------------------------------------
-
-
-def seed_bands(paths=None) -> dict:
-    """``(model, units, eps) -> {"low", "high", "n", "cpus"}``: the lowest and highest FGSM
-    accuracy over every seed of the committed seed studies (``studies/data/seed_study*.json``,
-    one per kind of CPU), with how many seeds and which CPUs they come from."""
-    values: dict[tuple, list[float]] = {}
-    cpus: dict[tuple, set[str]] = {}
-    for cpu, entry in _seed_entries(paths):
-        for row in entry["rows"]:
-            key = (row["model"], row["units"], round(row["eps"], 6))
-            values.setdefault(key, []).append(row["accuracy"])
-            cpus.setdefault(key, set()).add(cpu)
-    return {
-        key: {"low": min(v), "high": max(v), "n": len(v), "cpus": sorted(cpus[key])}
-        for key, v in values.items()
-    }
-
-
-def _seed_entries(paths=None):
-    """``(cpu, entry)`` for every seed of the full-configuration seed studies at ``paths``
-    (default: the committed ones, ``studies/data/seed_study*.json``)."""
-    paths = sorted(DATA_DIR.glob("seed_study*.json")) if paths is None else paths
-    for path in paths:
-        study = load_study(path)
-        if study["configuration"].get("quick"):
-            continue
-        for entry in study["seeds"]:
-            yield _cpu_name(entry.get("machine") or study.get("machine") or {}), entry
-
-
-def _cpu_name(machine: dict) -> str:
-    flags = machine.get("cpu_flags")
-    name = machine.get("cpu_model", "unknown CPU")
-    return f"{name} ({', '.join(flags)})" if flags else name
-
-
-def defence_outcomes(paths=None) -> dict:
-    """How often one run of the paper's defence (``fgsm_at``, pixel units) defeats FGSM, its
-    FGSM accuracy *rising* from eps 0.1 to 0.2 (the failure chapter 05 teaches), over the
-    seeds of the committed seed studies: ``{"defeats": k, "n": n, "by_cpu": {cpu: (k, n)}}``."""
-    by_cpu: dict[str, list[int]] = {}
-    for cpu, entry in _seed_entries(paths):
-        curve = {
-            row["eps"]: row["accuracy"]
-            for row in entry["rows"]
-            if row["model"] == "fgsm_at" and row["units"] == "pixel"
-        }
-        counts = by_cpu.setdefault(cpu, [0, 0])
-        counts[0] += int(curve[0.2] > curve[0.1])
-        counts[1] += 1
-    return {
-        "defeats": sum(k for k, _ in by_cpu.values()),
-        "n": sum(n for _, n in by_cpu.values()),
-        "by_cpu": {cpu: tuple(counts) for cpu, counts in by_cpu.items()},
-    }
-
-
 # --- the comparison ---------------------------------------------------------------------------
 
 
@@ -200,14 +141,14 @@ def choose_mode(reference: dict, run_machine: dict | None, mode: str = "auto") -
     words for the report."""
     there = reference.get("machine", {})
     theirs = (
-        f"the reference's: {_cpu_name(there)}, {there.get('torch_threads')} threads, "
+        f"the reference's: {cpu_name(there)}, {there.get('torch_threads')} threads, "
         f"torch {there.get('torch')}"
     )
     if run_machine is None:
         described = f"the run does not record its machine; {theirs}"
     else:
         described = (
-            f"the run's: {_cpu_name(run_machine)}, {run_machine.get('torch_threads')} threads, "
+            f"the run's: {cpu_name(run_machine)}, {run_machine.get('torch_threads')} threads, "
             f"torch {run_machine.get('torch')}; {theirs}"
         )
     if mode in MODES:

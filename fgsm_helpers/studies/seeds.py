@@ -30,7 +30,7 @@ from ..data import load_mnist
 from ..evaluation import robustness_curve
 from ..runtime import describe_machine, get_device
 from ..zoo import get
-from .state import Study, check_seeds, load, run_command, study_parser
+from .state import DATA_DIR, Study, check_seeds, load, run_command, study_parser
 
 #: Which units each model is attacked in: the baseline in both, each defence in its own.
 MODEL_UNITS = {
@@ -373,6 +373,66 @@ def format_summary(study: dict) -> str:
             f"{std:>6s} {row['min']:6.2f} {row['max']:6.2f} {row['n']:2d} {paper_value:>6s}"
         )
     return "\n".join(lines)
+
+
+# --- every committed study together: several CPUs, several seeds each --------------------------
+
+
+def seed_bands(paths=None) -> dict:
+    """``(model, units, eps) -> {"low", "high", "n", "cpus"}``: the lowest and highest FGSM
+    accuracy over every seed of the committed seed studies (``studies/data/seed_study*.json``,
+    one per kind of CPU), with how many seeds and which CPUs they come from."""
+    values: dict[tuple, list[float]] = {}
+    cpus: dict[tuple, set[str]] = {}
+    for cpu, entry in _seed_entries(paths):
+        for row in entry["rows"]:
+            key = (row["model"], row["units"], round(row["eps"], 6))
+            values.setdefault(key, []).append(row["accuracy"])
+            cpus.setdefault(key, set()).add(cpu)
+    return {
+        key: {"low": min(v), "high": max(v), "n": len(v), "cpus": sorted(cpus[key])}
+        for key, v in values.items()
+    }
+
+
+def _seed_entries(paths=None):
+    """``(cpu, entry)`` for every seed of the full-configuration seed studies at ``paths``
+    (default: the committed ones, ``studies/data/seed_study*.json``)."""
+    paths = sorted(DATA_DIR.glob("seed_study*.json")) if paths is None else paths
+    for path in paths:
+        study = load_study(path)
+        if study["configuration"].get("quick"):
+            continue
+        for entry in study["seeds"]:
+            yield cpu_name(entry.get("machine") or study.get("machine") or {}), entry
+
+
+def cpu_name(machine: dict) -> str:
+    """A machine stamp's CPU in words: its model and vector extensions."""
+    flags = machine.get("cpu_flags")
+    name = machine.get("cpu_model", "unknown CPU")
+    return f"{name} ({', '.join(flags)})" if flags else name
+
+
+def defence_outcomes(paths=None) -> dict:
+    """How often one run of the paper's defence (``fgsm_at``, pixel units) defeats FGSM, its
+    FGSM accuracy *rising* from eps 0.1 to 0.2 (the failure chapter 05 teaches), over the
+    seeds of the committed seed studies: ``{"defeats": k, "n": n, "by_cpu": {cpu: (k, n)}}``."""
+    by_cpu: dict[str, list[int]] = {}
+    for cpu, entry in _seed_entries(paths):
+        curve = {
+            row["eps"]: row["accuracy"]
+            for row in entry["rows"]
+            if row["model"] == "fgsm_at" and row["units"] == "pixel"
+        }
+        counts = by_cpu.setdefault(cpu, [0, 0])
+        counts[0] += int(curve[0.2] > curve[0.1])
+        counts[1] += 1
+    return {
+        "defeats": sum(k for k, _ in by_cpu.values()),
+        "n": sum(n for _, n in by_cpu.values()),
+        "by_cpu": {cpu: tuple(counts) for cpu, counts in by_cpu.items()},
+    }
 
 
 def _non_negative_int(text: str) -> int:
