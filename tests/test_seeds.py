@@ -265,11 +265,11 @@ def test_seed_bands_cover_every_committed_study_and_say_where_they_come_from():
 
 
 def test_defence_outcomes_count_rising_curves_per_cpu(tmp_path):
-    """A seed whose fgsm_at curve rises from eps 0.1 to 0.2 counts as defeating FGSM."""
+    """A seed that FGSM at eps 0.3 leaves within 2 points of clean accuracy defeats FGSM."""
     rising, falling = fake_entry(0), fake_entry(1)
     for row in rising["rows"]:
-        if row["model"] == "fgsm_at" and row["eps"] in (0.1, 0.2):
-            row["accuracy"] = {0.1: 96.0, 0.2: 97.5}[row["eps"]]
+        if row["model"] == "fgsm_at" and row["units"] == "pixel" and row["eps"] <= 0.3:
+            row["accuracy"] = {0.0: 98.6, 0.1: 96.0, 0.2: 97.5, 0.3: 97.0}[row["eps"]]
     rising["machine"] = {"cpu_model": "AMD EPYC", "cpu_flags": ["avx2"]}
     falling["machine"] = {"cpu_model": "Intel Xeon", "cpu_flags": []}
     study = {"configuration": {"quick": False}, "seeds": [rising, falling]}
@@ -283,4 +283,7 @@ def test_defence_outcomes_count_rising_curves_per_cpu(tmp_path):
     }
     band = seeds.seed_bands([path])["fgsm_at", "pixel", 0.2]
     assert (band["n"], band["low"], band["high"]) == (2, 97.5, 99.0)
+    text = seeds.describe_defence_outcomes(outcomes)
+    assert "1 of 1 seed on AMD EPYC (avx2)" in text and "none of 1 seed on Intel Xeon" in text
+    assert "Fisher's exact test p = 1" in text and "(s)" not in text
     assert band["cpus"] == ["AMD EPYC (avx2)", "Intel Xeon"]
