@@ -424,11 +424,19 @@ def train_with_early_stopping(
         val_pgd_steps=val_pgd_steps,
         **overrides,
     )
-    meta = save_model(model, name, full_recipe, history, seconds, (x_test, y_test), checkpoint_dir)
-    meta["epochs_kept"] = (
-        next(h["epoch"] for h in history if h["kept"]) if wanted["keep_best"] else len(history)
+    kept = next(h["epoch"] for h in history if h["kept"]) if wanted["keep_best"] else len(history)
+    meta = save_model(
+        model,
+        name,
+        full_recipe,
+        history,
+        seconds,
+        (x_test, y_test),
+        checkpoint_dir,
+        # saved with the checkpoint, so that a chapter that loads the model can say which epoch
+        epochs_kept=kept,
+        wall_seconds_with_validation=round(wall_seconds, 1),
     )
-    meta["wall_seconds_with_validation"] = round(wall_seconds, 1)
     return model, history, meta
 
 
@@ -453,10 +461,11 @@ def save_model(
     train_seconds: float,
     test_set: tuple[torch.Tensor, torch.Tensor],
     checkpoint_dir: str | os.PathLike,
+    **extra,
 ) -> dict:
     """Save a model of the zoo with the metadata :func:`get` looks for (``saved``: its
-    :func:`saved_recipe`), its clean accuracy on ``test_set`` and that set's size; returns
-    that metadata."""
+    :func:`saved_recipe`), its clean accuracy on ``test_set``, that set's size and any
+    ``extra`` metadata (the kept epoch...); returns that metadata."""
     x_test, y_test = test_set
     meta = {
         "name": name,
@@ -466,6 +475,7 @@ def save_model(
         "test_images": len(x_test),
         "history": history,
         "parameters": count_parameters(model),
+        **extra,
     }
     save_checkpoint(model, Path(checkpoint_dir) / f"{name}.pt", meta)
     return meta
@@ -518,12 +528,12 @@ def describe(meta: dict, how: str) -> str:
         if "train_eps" in r:
             attack += f" at eps {r['train_eps']} ({r.get('eps_units', 'pixel')} units)"
         attack = "clean + " + attack if r.get("adv_weight", 0.5) < 1 else attack + " only"
-    epochs = _plural(r["epochs"], "epoch")
+    epochs = f"{_plural(r['epochs'], 'epoch')} of {r['optimizer']}"
     if meta.get("epochs_kept", r["epochs"]) != r["epochs"]:
-        epochs += f", epoch {meta['epochs_kept']} kept,"
+        epochs += f" (epoch {meta['epochs_kept']} kept)"
     verb = "Loaded from its checkpoint" if how == "loaded" else "Trained now and saved"
     return (
-        f"{verb}: {meta['name']} ({r['architecture']}, {epochs} of {r['optimizer']}, "
+        f"{verb}: {meta['name']} ({r['architecture']}, {epochs}, "
         f"{attack}, seed {r['seed']}); clean test accuracy {meta['clean_accuracy']:.2f}%, "
         f"trained in {meta['train_seconds']:.0f} s."
     )

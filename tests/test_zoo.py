@@ -112,7 +112,7 @@ def test_describe_says_where_the_model_came_from():
         "epochs_kept": 4,
     }
     text = zoo.describe(early_stopped, "trained")
-    assert "10 epochs, epoch 4 kept, of Adam, FGSM_RS images at eps 0.3 (pixel units) only" in text
+    assert "10 epochs of Adam (epoch 4 kept), FGSM_RS images at eps 0.3 (pixel units) only" in text
 
 
 def test_one_table_holds_every_model_of_the_series():
@@ -159,4 +159,5 @@ def test_a_robust_model_trains_once_then_loads_whoever_asks(mnist_train, mnist_t
     again = zoo.get("trades_widecnn", tmp_path, results_path=results, **common)
     assert again.how == "loaded" and again.meta["clean_accuracy"] == meta["clean_accuracy"]
     assert again.history == history
+    assert again.meta["epochs_kept"] == meta["epochs_kept"] == 1  # saved with the checkpoint
     assert zoo.get("trades_widecnn", tmp_path, **{**common, "epochs": 2}).how == "trained"
