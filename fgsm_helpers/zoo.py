@@ -189,7 +189,7 @@ def training_arguments(name: str, **overrides) -> dict:
 def saved_recipe(
     name: str,
     *,
-    train_images: int | None = None,
+    train_images: int | None = None,  # how many images it trained on (after any slicing)
     val_images: int = VAL_IMAGES,
     val_pgd_steps: int = VAL_PGD_STEPS,
     **overrides,
@@ -217,6 +217,12 @@ def saved_recipe(
         "epochs": wanted["epochs"],
         **training_arguments(name, **overrides),
     }
+
+
+def _except_train_images(overrides: dict) -> dict:
+    """``overrides`` without a recipe's ``train_images`` (how many images to take), since
+    :func:`saved_recipe` takes the count of images trained on under that name."""
+    return {k: v for k, v in overrides.items() if k != "train_images"}
 
 
 def load_if_same_recipe(path: Path, wanted: dict, device="cpu") -> tuple[nn.Module, dict] | None:
@@ -285,7 +291,7 @@ def get(
             train_images=len(x_train),
             val_images=len(x_val),
             val_pgd_steps=val_pgd_steps,
-            **overrides,
+            **_except_train_images(overrides),
         )
     else:
         expected = wanted
@@ -422,7 +428,7 @@ def train_with_early_stopping(
         train_images=len(x_train),
         val_images=len(x_val),
         val_pgd_steps=val_pgd_steps,
-        **overrides,
+        **_except_train_images(overrides),
     )
     kept = next(h["epoch"] for h in history if h["kept"]) if wanted["keep_best"] else len(history)
     meta = save_model(

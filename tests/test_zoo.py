@@ -134,6 +134,43 @@ def test_the_same_recipe_is_decided_in_one_place():
     assert best["early_stopping"] == "best PGD-5 accuracy on 50 held-out images"
     with pytest.raises(ValueError, match="train_images"):
         zoo.saved_recipe("pgd_at_smallcnn")
+    assert zoo.recipe("fgsm_rs_papercnn", train_images=1000)["train_images"] == 1000
+
+
+@pytest.mark.slow
+def test_a_recipe_that_takes_the_first_images_trains_on_them(mnist_train, mnist_test, tmp_path):
+    """fgsm_rs_papercnn's recipe names how many training images it takes (train_images)."""
+    x, y = mnist_train[0][:700], mnist_train[1][:700]
+    trained = zoo.get(
+        "fgsm_rs_papercnn",
+        tmp_path,
+        x_train=x[:600],
+        y_train=y[:600],
+        x_val=x[600:],
+        y_val=y[600:],
+        x_test=mnist_test[0][:100],
+        y_test=mnist_test[1][:100],
+        val_pgd_steps=1,
+        progress=False,
+        epochs=1,
+        train_images=300,
+    )
+    assert trained.how == "trained" and trained.meta["recipe"]["train_images"] == 300
+    again = zoo.get(
+        "fgsm_rs_papercnn",
+        tmp_path,
+        x_train=x[:600],
+        y_train=y[:600],
+        x_val=x[600:],
+        y_val=y[600:],
+        x_test=mnist_test[0][:100],
+        y_test=mnist_test[1][:100],
+        val_pgd_steps=1,
+        progress=False,
+        epochs=1,
+        train_images=300,
+    )
+    assert again.how == "loaded"
 
 
 @pytest.mark.slow
