@@ -48,20 +48,31 @@ def setup_cell(path: Path) -> str:
     return cells[0]
 
 
+def _evaluate(node: ast.expr, namespace: dict[str, str], where: str) -> str:
+    return str(eval(compile(ast.Expression(node), where, "eval"), {}, namespace))
+
+
 def pip_install_args(source: str, where: str) -> list[str]:
     """What follows ``[sys.executable, "-m", "pip", "install", ...`` in the setup cell, each
-    argument evaluated with REPO and REF as stand-ins."""
-    for node in ast.walk(ast.parse(source)):
+    argument evaluated with REPO and REF as stand-ins and the cell's own top-level string
+    assignments (such as ``PACKAGE = f"...{REPO}@{REF}"``)."""
+    tree = ast.parse(source)
+    namespace = {"REPO": _REPO, "REF": _REF}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id not in ("REPO", "REF")
+            and isinstance(node.value, (ast.Constant, ast.JoinedStr))
+        ):
+            namespace[node.targets[0].id] = _evaluate(node.value, namespace, where)
+    for node in ast.walk(tree):
         if not isinstance(node, ast.List) or len(node.elts) < 5:
             continue
         head = [ast.unparse(element) for element in node.elts[:4]]
-        if head != ["sys.executable", "'-m'", "'pip'", "'install'"]:
-            continue
-        namespace = {"REPO": _REPO, "REF": _REF}
-        return [
-            str(eval(compile(ast.Expression(element), where, "eval"), namespace))
-            for element in node.elts[4:]
-        ]
+        if head == ["sys.executable", "'-m'", "'pip'", "'install'"]:
+            return [_evaluate(element, namespace, where) for element in node.elts[4:]]
     raise SystemExit(f"{where}: the setup cell runs no `pip install`")
 
 
@@ -131,12 +142,8 @@ def run(paths: list[Path], data_dir: str, python: str, timeout: int) -> int:
     if spec.argv[0] not in ("python", sys.executable):
         raise SystemExit(f"kernel {KERNEL!r} runs {spec.argv[0]}, not this Python {sys.executable}")
     # The kernels inherit this environment: quick mode and the offline MNIST copy, nothing of a
-    # batch run; the debugger's frozen-modules warning (Python 3.11+) would only add noise.
-    os.environ.update(
-        FGSM_QUICK="1",
-        FGSM_DATA_DIR=str(Path(data_dir).resolve()),
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-    )
+    # batch run.
+    os.environ.update(FGSM_QUICK="1", FGSM_DATA_DIR=str(Path(data_dir).resolve()))
     os.environ.pop("FGSM_NOTEBOOK", None)
     times, failures = {}, {}
     for path in paths:

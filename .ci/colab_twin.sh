@@ -13,6 +13,8 @@ root=$(pwd)
 twin_start=$(date +%s)
 : "${FGSM_DATA_DIR:?set FGSM_DATA_DIR to the folder that holds MNIST/raw}"
 versions=.ci/colab-versions.txt
+# ipykernel's debugger warns on every start that Python 3.11+ uses frozen modules: only noise.
+export PYDEVD_DISABLE_FILE_VALIDATION=1
 
 PY313="$HOME/.pyenv/versions/3.13.0/bin/python"
 if [ ! -x "$PY313" ] && command -v pyenv >/dev/null 2>&1; then
