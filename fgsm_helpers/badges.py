@@ -45,7 +45,7 @@ def setup_cell_source(repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF) -> str:
     to install it. Then Colab's widget manager, the explicit allocator tuning, and one line
     saying where the notebook runs (with GPU advice for a CPU-only Colab or Kaggle runtime).
 
-    >>> "git+https://github.com/me/fork@v1" in setup_cell_source("me/fork", "v1")
+    >>> 'REPO, REF = "me/fork", "v1"' in setup_cell_source("me/fork", "v1")
     True
     """
     _check_repo_and_ref(repo, ref)
@@ -104,6 +104,12 @@ def _check_repo_and_ref(repo: str, ref: str) -> None:
         raise ValueError(f"ref must be a branch, tag or commit; got {ref!r}")
 
 
+def _set_source(cell: dict, text: str) -> None:
+    """Give ``cell`` the source ``text`` in the form its notebook already uses (one string, or
+    nbformat's list of lines), so that a cell whose text is unchanged stays byte for byte."""
+    cell["source"] = text.splitlines(keepends=True) if isinstance(cell["source"], list) else text
+
+
 def _title(notebook: dict, fallback: str) -> str:
     for cell in notebook["cells"]:
         if cell["cell_type"] == "markdown":
@@ -136,7 +142,7 @@ def write_badges(
         text = "".join(first["source"])
         if not BADGE_PATTERN.search(text):
             raise ValueError(f"{path.name}: the first cell has no Colab badge to rewrite")
-        first["source"] = BADGE_PATTERN.sub(lambda _, badge=badge: badge, text)
+        _set_source(first, BADGE_PATTERN.sub(lambda _, badge=badge: badge, text))
         setup_cells = [
             cell
             for cell in notebook["cells"]
@@ -147,11 +153,11 @@ def write_badges(
                 f"{path.name}: expected one setup cell (a code cell with {SETUP_MARKER!r}); "
                 f"found {len(setup_cells)}"
             )
-        setup_cells[0]["source"] = setup_source
+        _set_source(setup_cells[0], setup_source)
         for cell in notebook["cells"]:
             source = "".join(cell["source"])
             if cell["cell_type"] == "code" and cell is not setup_cells[0] and "git+" in source:
-                cell["source"] = INSTALL_PATTERN.sub(install_url(repo, ref), source)
+                _set_source(cell, INSTALL_PATTERN.sub(install_url(repo, ref), source))
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
         written.append(path)
         rows.append(f"| {path.stem[:2]} | {_title(notebook, path.stem)} | {badge} |")

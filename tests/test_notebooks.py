@@ -142,6 +142,8 @@ def test_committed_badges_are_what_the_script_writes(tmp_path):
         (tmp_path / "notebooks" / path.name).write_text(path.read_text())
     badges.write_badges(tmp_path, repo, ref)
     assert (tmp_path / "colab_badges.md").read_text() == (REPO / "colab_badges.md").read_text()
+    for path in NOTEBOOKS:  # byte for byte: sources keep their form (string or list of lines)
+        assert (tmp_path / "notebooks" / path.name).read_text() == path.read_text(), path.name
 
 
 def _setup_source(notebook):
