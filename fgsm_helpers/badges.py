@@ -34,6 +34,23 @@ def install_url(repo: str, ref: str) -> str:
     return f"git+https://github.com/{repo}@{ref}"
 
 
+# The extras the setup cell installs with the package: whatever a chapter calls must come with
+# it. [robust] is torchattacks 3.3 (chapter 06's AutoAttack and Square, chapter 05's
+# cross-checks) and scipy, which it imports; Colab ships scipy, and torchattacks 3.3 declares no
+# dependencies, so nothing Colab has is replaced (.ci/colab_twin.sh checks that).
+SETUP_EXTRAS = ("robust",)
+
+
+def install_requirement(repo: str, ref: str) -> str:
+    """What the setup cell gives pip: the package with :data:`SETUP_EXTRAS`, from ``repo`` at
+    ``ref``.
+
+    >>> install_requirement("me/fork", "v1")
+    'fgsm_helpers[robust] @ git+https://github.com/me/fork@v1'
+    """
+    return f"fgsm_helpers[{','.join(SETUP_EXTRAS)}] @ {install_url(repo, ref)}"
+
+
 SETUP_MARKER = 'IN_COLAB = "google.colab" in sys.modules'  # how the setup cell is found
 
 
@@ -49,6 +66,8 @@ def setup_cell_source(repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF) -> str:
     True
     """
     _check_repo_and_ref(repo, ref)
+    extras = ",".join(SETUP_EXTRAS)
+    package = f"fgsm_helpers[{extras}]"
     return f"""\
 # Written by `python -m fgsm_helpers badges`: edit fgsm_helpers/badges.py, not this cell.
 import os
@@ -58,6 +77,8 @@ import sys
 IN_COLAB = "google.colab" in sys.modules
 IN_KAGGLE = "KAGGLE_KERNEL_RUN_TYPE" in os.environ
 REPO, REF = "{repo}", "{ref}"  # the same repository and ref as the badge
+# The package with the extras the chapters call (torchattacks: chapter 06's AutoAttack)
+PACKAGE = f"{package} @ git+https://github.com/{{REPO}}@{{REF}}"
 
 try:
     import fgsm_helpers as fh
@@ -65,10 +86,11 @@ except ModuleNotFoundError:
     if not (IN_COLAB or IN_KAGGLE):
         raise ModuleNotFoundError(
             "fgsm_helpers is not installed for this kernel. In a terminal, at the repository's "
-            "root, run `pip install -e .` (or `bash scripts/setup.sh`), then restart the kernel."
+            "root, run `pip install -e '.[{extras}]'` (or `bash scripts/setup.sh`), then "
+            "restart the kernel."
         ) from None
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", f"git+https://github.com/{{REPO}}@{{REF}}"],
+        [sys.executable, "-m", "pip", "install", "-q", PACKAGE],
         capture_output=True,
         text=True,
     )
