@@ -34,6 +34,23 @@ def install_url(repo: str, ref: str) -> str:
     return f"git+https://github.com/{repo}@{ref}"
 
 
+# The extras the setup cell installs with the package: whatever a chapter calls must come with
+# it. [robust] is torchattacks 3.3 (chapter 06's AutoAttack and Square, chapter 05's
+# cross-checks) and scipy, which it imports; Colab ships scipy, and torchattacks 3.3 declares no
+# dependencies, so nothing Colab has is replaced (.ci/colab_twin.sh checks that).
+SETUP_EXTRAS = ("robust",)
+
+
+def install_requirement(repo: str, ref: str) -> str:
+    """What the setup cell gives pip: the package with :data:`SETUP_EXTRAS`, from ``repo`` at
+    ``ref``.
+
+    >>> install_requirement("me/fork", "v1")
+    'fgsm_helpers[robust] @ git+https://github.com/me/fork@v1'
+    """
+    return f"fgsm_helpers[{','.join(SETUP_EXTRAS)}] @ {install_url(repo, ref)}"
+
+
 SETUP_MARKER = 'IN_COLAB = "google.colab" in sys.modules'  # how the setup cell is found
 
 
@@ -45,10 +62,12 @@ def setup_cell_source(repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF) -> str:
     to install it. Then Colab's widget manager, the explicit allocator tuning, and one line
     saying where the notebook runs (with GPU advice for a CPU-only Colab or Kaggle runtime).
 
-    >>> "git+https://github.com/me/fork@v1" in setup_cell_source("me/fork", "v1")
+    >>> 'REPO, REF = "me/fork", "v1"' in setup_cell_source("me/fork", "v1")
     True
     """
     _check_repo_and_ref(repo, ref)
+    extras = ",".join(SETUP_EXTRAS)
+    package = f"fgsm_helpers[{extras}]"
     return f"""\
 # Written by `python -m fgsm_helpers badges`: edit fgsm_helpers/badges.py, not this cell.
 import os
@@ -58,6 +77,8 @@ import sys
 IN_COLAB = "google.colab" in sys.modules
 IN_KAGGLE = "KAGGLE_KERNEL_RUN_TYPE" in os.environ
 REPO, REF = "{repo}", "{ref}"  # the same repository and ref as the badge
+# The package with the extras the chapters call (torchattacks: chapter 06's AutoAttack)
+PACKAGE = f"{package} @ git+https://github.com/{{REPO}}@{{REF}}"
 
 try:
     import fgsm_helpers as fh
@@ -65,10 +86,11 @@ except ModuleNotFoundError:
     if not (IN_COLAB or IN_KAGGLE):
         raise ModuleNotFoundError(
             "fgsm_helpers is not installed for this kernel. In a terminal, at the repository's "
-            "root, run `pip install -e .` (or `bash scripts/setup.sh`), then restart the kernel."
+            "root, run `pip install -e '.[{extras}]'` (or `bash scripts/setup.sh`), then "
+            "restart the kernel."
         ) from None
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", f"git+https://github.com/{{REPO}}@{{REF}}"],
+        [sys.executable, "-m", "pip", "install", "-q", PACKAGE],
         capture_output=True,
         text=True,
     )
@@ -104,6 +126,12 @@ def _check_repo_and_ref(repo: str, ref: str) -> None:
         raise ValueError(f"ref must be a branch, tag or commit; got {ref!r}")
 
 
+def _set_source(cell: dict, text: str) -> None:
+    """Give ``cell`` the source ``text`` in the form its notebook already uses (one string, or
+    nbformat's list of lines), so that a cell whose text is unchanged stays byte for byte."""
+    cell["source"] = text.splitlines(keepends=True) if isinstance(cell["source"], list) else text
+
+
 def _title(notebook: dict, fallback: str) -> str:
     for cell in notebook["cells"]:
         if cell["cell_type"] == "markdown":
@@ -136,7 +164,7 @@ def write_badges(
         text = "".join(first["source"])
         if not BADGE_PATTERN.search(text):
             raise ValueError(f"{path.name}: the first cell has no Colab badge to rewrite")
-        first["source"] = BADGE_PATTERN.sub(lambda _, badge=badge: badge, text)
+        _set_source(first, BADGE_PATTERN.sub(lambda _, badge=badge: badge, text))
         setup_cells = [
             cell
             for cell in notebook["cells"]
@@ -147,11 +175,11 @@ def write_badges(
                 f"{path.name}: expected one setup cell (a code cell with {SETUP_MARKER!r}); "
                 f"found {len(setup_cells)}"
             )
-        setup_cells[0]["source"] = setup_source
+        _set_source(setup_cells[0], setup_source)
         for cell in notebook["cells"]:
             source = "".join(cell["source"])
             if cell["cell_type"] == "code" and cell is not setup_cells[0] and "git+" in source:
-                cell["source"] = INSTALL_PATTERN.sub(install_url(repo, ref), source)
+                _set_source(cell, INSTALL_PATTERN.sub(install_url(repo, ref), source))
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
         written.append(path)
         rows.append(f"| {path.stem[:2]} | {_title(notebook, path.stem)} | {badge} |")

@@ -142,6 +142,8 @@ def test_committed_badges_are_what_the_script_writes(tmp_path):
         (tmp_path / "notebooks" / path.name).write_text(path.read_text())
     badges.write_badges(tmp_path, repo, ref)
     assert (tmp_path / "colab_badges.md").read_text() == (REPO / "colab_badges.md").read_text()
+    for path in NOTEBOOKS:  # byte for byte: sources keep their form (string or list of lines)
+        assert (tmp_path / "notebooks" / path.name).read_text() == path.read_text(), path.name
 
 
 def _setup_source(notebook):
@@ -230,14 +232,20 @@ def _run_setup_cell(tmp_path, *, colab=False, kaggle=False, missing=False, pip_e
     return completed.returncode, printed, completed.stderr, record["calls"], record["tuned"]
 
 
+# The package with the extras the chapters call (chapter 06 needs torchattacks, from [robust]).
 PIP_COMMAND = [
     sys.executable,
     "-m",
     "pip",
     "install",
     "-q",
-    "git+https://github.com/someone/fork@v1.2",
+    "fgsm_helpers[robust] @ git+https://github.com/someone/fork@v1.2",
 ]
+
+
+def test_setup_cell_installs_the_extras_the_chapters_need():
+    assert badges.install_requirement("someone/fork", "v1.2") == PIP_COMMAND[-1]
+    assert "robust" in badges.SETUP_EXTRAS
 
 
 def test_setup_cell_locally_with_the_package_installs_nothing(tmp_path):
@@ -252,7 +260,7 @@ def test_setup_cell_locally_with_the_package_installs_nothing(tmp_path):
 def test_setup_cell_locally_without_the_package_says_how_to_install(tmp_path):
     code, printed, err, calls, _ = _run_setup_cell(tmp_path, missing=True)
     assert code != 0 and calls == []  # never pip-installs into a local environment
-    assert "ModuleNotFoundError" in err and "pip install -e ." in err
+    assert "ModuleNotFoundError" in err and "pip install -e '.[robust]'" in err
     assert "scripts/setup.sh" in err
 
 

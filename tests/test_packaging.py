@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata as metadata
+import json
 import re
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import fgsm_helpers
+from fgsm_helpers import badges
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -85,9 +87,26 @@ def is_import_call(node: ast.AST) -> bool:
     )
 
 
-def third_party_imports(folder: Path) -> dict[str, str]:
-    """Top-level modules imported anywhere in ``folder``'s .py files -> one file importing it
-    (import statements, ``pytest.importorskip`` and ``importlib.import_module`` calls).
+def imported_modules(tree: ast.AST) -> list[str]:
+    """Top-level names of the modules ``tree`` imports, standard library included (import
+    statements, ``pytest.importorskip`` and ``importlib.import_module`` calls)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        elif is_import_call(node):
+            modules = [node.args[0].value]
+        else:
+            continue
+        found += [module.split(".")[0] for module in modules]
+    return found
+
+
+def third_party_imports(folder: Path, skip: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Top-level modules imported anywhere in ``folder``'s .py files (but the files named in
+    ``skip``) -> one file importing it.
 
     The standard library, relative imports, the package itself and modules that live in the
     folder (``common``, ``browser_support``) are left out.
@@ -95,18 +114,26 @@ def third_party_imports(folder: Path) -> dict[str, str]:
     local = {path.stem for path in folder.glob("*.py")} | {"fgsm_helpers"}
     found: dict[str, str] = {}
     for path in sorted(folder.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
-            elif is_import_call(node):
-                modules = [node.args[0].value]
-            else:
+        if path.name in skip:
+            continue
+        for top in imported_modules(ast.parse(path.read_text(), filename=str(path))):
+            if top not in sys.stdlib_module_names and top not in local:
+                found.setdefault(top, path.name)
+    return found
+
+
+def notebook_imports() -> dict[str, str]:
+    """Top-level third-party modules the chapters' code cells import -> one chapter importing
+    it (IPython's ``%`` and ``!`` lines left out)."""
+    found: dict[str, str] = {}
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
                 continue
-            for module in modules:
-                top = module.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in local:
+            lines = "".join(cell["source"]).splitlines()
+            source = "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+            for top in imported_modules(ast.parse(source, filename=path.name)):
+                if top not in sys.stdlib_module_names and top != "fgsm_helpers":
                     found.setdefault(top, path.name)
     return found
 
@@ -122,30 +149,58 @@ def lock_pins() -> dict[str, str]:
     return pins
 
 
-@pytest.mark.parametrize(
-    "folder, extras",
-    [("tests", ("test", "browser")), ("benchmarks", ("bench",)), ("scripts", ("notebooks",))],
-)
-def test_extras_cover_every_import(folder, extras):
+def uncovered(imports: dict[str, str], extras: tuple[str, ...]) -> list[str]:
+    """One line for each of ``imports`` (module -> where) that the runtime dependencies and
+    ``extras`` do not bring, directly or through their dependencies."""
     providers = metadata.packages_distributions()
     requirements = declared(*extras)
     covered = installed_closure(requirements)
     problems = []
-    for module, where in sorted(third_party_imports(REPO / folder).items()):
+    for module, where in sorted(imports.items()):
         distributions = {canonicalize_name(name) for name in providers.get(module, [])}
         if not distributions:
             # Not installed here (e.g. playwright in a venv with only [test]): it must then be
             # declared under its own name.
             if canonicalize_name(module) not in {canonicalize_name(r.name) for r in requirements}:
                 problems.append(
-                    f"{module} (imported in {folder}/{where}) is neither installed nor "
+                    f"{module} (imported in {where}) is neither installed nor "
                     f"declared by pyproject's {' + '.join(extras)} extras"
                 )
         elif not distributions & covered:
             problems.append(
-                f"{module} (imported in {folder}/{where}, from {sorted(distributions)}) is not "
+                f"{module} (imported in {where}, from {sorted(distributions)}) is not "
                 f"declared by pyproject's {' + '.join(extras)} extras, directly or through them"
             )
+    return problems
+
+
+@pytest.mark.parametrize(
+    "folder, extras",
+    [("tests", ("test", "browser")), ("benchmarks", ("bench",)), ("scripts", ("notebooks",))],
+)
+def test_extras_cover_every_import(folder, extras):
+    imports = {
+        module: f"{folder}/{where}" for module, where in third_party_imports(REPO / folder).items()
+    }
+    problems = uncovered(imports, extras)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_setup_cell_installs_what_the_chapters_import():
+    """A chapter opened from its Colab badge has what the setup cell installs: the runtime
+    dependencies and ``badges.SETUP_EXTRAS``. They must bring every module the chapters import
+    and every one the package imports, but the batch runner's (no chapter calls it)."""
+    imports = {
+        module: f"fgsm_helpers/{where}"
+        for module, where in third_party_imports(
+            REPO / "fgsm_helpers", skip=frozenset({"runner.py"})
+        ).items()
+    }
+    for module, where in notebook_imports().items():
+        imports.setdefault(module, f"notebooks/{where}")
+    assert {"torch", "torchattacks"} <= set(imports)  # the scan sees chapter 05's import
+    imports.pop("google")  # google.colab: imported only in Colab, which provides it
+    problems = uncovered(imports, badges.SETUP_EXTRAS)
     assert not problems, "\n".join(problems)
 
 
@@ -187,7 +242,10 @@ def test_torchattacks_is_capped_below_3_4_wherever_it_is_declared():
         for text in texts
         if canonicalize_name(Requirement(text).name) == "torchattacks"
     ]
-    assert {extra for extra, _ in declarations} >= {"test", "bench"}
+    assert "robust" in {extra for extra, _ in declarations}
+    for extra in ("test", "bench"):  # through fgsm_helpers[robust]
+        names = {canonicalize_name(requirement.name) for requirement in declared(extra)}
+        assert {"torchattacks", "scipy"} <= names, f"[{extra}] must bring torchattacks and scipy"
     for extra, requirement in declarations:
         assert "3.3.0" in requirement.specifier, f"[{extra}] must allow torchattacks 3.3"
         for version in ("3.4.0", "3.5.1"):
