@@ -141,9 +141,7 @@ def test_the_same_recipe_is_decided_in_one_place():
 def test_a_recipe_that_takes_the_first_images_trains_on_them(mnist_train, mnist_test, tmp_path):
     """fgsm_rs_papercnn's recipe names how many training images it takes (train_images)."""
     x, y = mnist_train[0][:700], mnist_train[1][:700]
-    trained = zoo.get(
-        "fgsm_rs_papercnn",
-        tmp_path,
+    common = dict(
         x_train=x[:600],
         y_train=y[:600],
         x_val=x[600:],
@@ -155,22 +153,9 @@ def test_a_recipe_that_takes_the_first_images_trains_on_them(mnist_train, mnist_
         epochs=1,
         train_images=300,
     )
+    trained = zoo.get("fgsm_rs_papercnn", tmp_path, **common)
     assert trained.how == "trained" and trained.meta["recipe"]["train_images"] == 300
-    again = zoo.get(
-        "fgsm_rs_papercnn",
-        tmp_path,
-        x_train=x[:600],
-        y_train=y[:600],
-        x_val=x[600:],
-        y_val=y[600:],
-        x_test=mnist_test[0][:100],
-        y_test=mnist_test[1][:100],
-        val_pgd_steps=1,
-        progress=False,
-        epochs=1,
-        train_images=300,
-    )
-    assert again.how == "loaded"
+    assert zoo.get("fgsm_rs_papercnn", tmp_path, **common).how == "loaded"
 
 
 @pytest.mark.slow
