@@ -145,7 +145,7 @@ def choose_mode(reference: dict, run_machine: dict | None, mode: str = "auto") -
         f"torch {there.get('torch')}"
     )
     if run_machine is None:
-        described = f"the run does not record its machine; {theirs}"
+        described = theirs
     else:
         described = (
             f"the run's: {cpu_name(run_machine)}, {run_machine.get('torch_threads')} threads, "
@@ -157,9 +157,14 @@ def choose_mode(reference: dict, run_machine: dict | None, mode: str = "auto") -
         raise ValueError(f"mode must be 'auto', 'exact' or 'invariants'; got {mode!r}")
     if run_machine is not None and run_machine == there:
         return "exact", f"the run was made on the reference's kind of machine ({described})"
+    where = (
+        "the run does not record its machine"
+        if run_machine is None
+        else "the run was made on another kind of machine than the reference"
+    )
     return "invariants", (
-        f"the run was not made on the reference's kind of machine, or does not say ({described}): "
-        "trained accuracies round differently there, so they are drift, not failures"
+        f"{where} ({described}): trained accuracies round differently from one kind to "
+        "another, so a moved one is drift, not a failure"
     )
 
 
