@@ -142,7 +142,7 @@ def kernel_machine() -> dict | None:
     vector extensions, torch's threads and version), asked of this Python in a child process so
     that the batch run itself never imports torch; None if that fails."""
     code = (
-        "import json; from fgsm_helpers.studies.regression import machine_key; "
+        "import json; from fgsm_helpers.runtime import machine_key; "
         "print(json.dumps(machine_key()))"
     )
     try:

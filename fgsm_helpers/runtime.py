@@ -170,6 +170,16 @@ def describe_cpu() -> dict:
     }
 
 
+def machine_key() -> dict:
+    """What decides whether training repeats to the bit: CPU model, its vector extensions, the
+    number of threads and the torch version (the regression compares runs by it)."""
+    return {
+        **describe_cpu(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__.split("+")[0],
+    }
+
+
 def describe_machine(device=None) -> dict:
     """Where a measurement ran: :func:`describe_cpu`, the CPU count, torch's threads, the
     platform, and the GPU's name when ``device`` is one."""

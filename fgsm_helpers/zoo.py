@@ -125,8 +125,14 @@ RECIPES: dict[str, dict] = {
 #: Settings any recipe may override, besides its own keys.
 _OVERRIDABLE = {"seed", "train_subset", "weight_average", "eps_ramp_epochs", "adv_weight"}
 #: Keys of a recipe that are not ``fh.train`` arguments.
-_NOT_TRAIN_ARGUMENTS = {"architecture", "optimizer", "seed", "train_subset", "keep_best"}
-_NOT_TRAIN_ARGUMENTS |= {"train_images"}
+_NOT_TRAIN_ARGUMENTS = {
+    "architecture",
+    "optimizer",
+    "seed",
+    "train_subset",
+    "train_images",
+    "keep_best",
+}
 
 
 class Trained(NamedTuple):

@@ -28,14 +28,12 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 from ..attacks import accuracy_ceiling
 from ..claims import run_claims
 from ..data import load_mnist
 from ..results import KEY_FIELDS, identity, load_results
 from ..runner import find_notebooks
-from ..runtime import describe_cpu
+from ..runtime import machine_key
 from .seeds import cpu_name, seed_bands
 from .state import committed_path
 
@@ -45,16 +43,6 @@ CHAPTERS = ("01", "02", "03", "04")
 MODES = ("exact", "invariants")
 #: Fields of a model card that do not depend on training.
 _MODEL_INVARIANTS = ("architecture", "parameters", "recipe")
-
-
-def machine_key() -> dict:
-    """What decides whether training repeats to the bit: CPU model, its vector extensions, the
-    number of threads and the torch version."""
-    return {
-        **describe_cpu(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__.split("+")[0],
-    }
 
 
 def describe_record(record: dict) -> str:
@@ -120,7 +108,8 @@ def make_reference(
     }
 
 
-def _check_full_run(run_dir: Path) -> None:
+def _check_full_run(run_dir: Path) -> dict:
+    """The run's ``run.json``, refused unless it is a default full run."""
     path = run_dir / "run.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: not the folder of a finished run")
@@ -130,6 +119,7 @@ def _check_full_run(run_dir: Path) -> None:
             f"{run_dir} is not a default full run (quick={run.get('quick')}, parameters="
             f"{run.get('parameters')}); the regression compares the committed configuration"
         )
+    return run
 
 
 # --- the comparison ---------------------------------------------------------------------------
@@ -166,12 +156,6 @@ def choose_mode(reference: dict, run_machine: dict | None, mode: str = "auto") -
         f"{where} ({described}): trained accuracies round differently from one kind to "
         "another, so a moved one is drift, not a failure"
     )
-
-
-def run_machine(run_dir) -> dict | None:
-    """The machine a batch run recorded in its ``run.json`` (None for an older run)."""
-    path = Path(run_dir) / "run.json"
-    return json.loads(path.read_text()).get("machine") if path.is_file() else None
 
 
 def _malformed(record: dict) -> str | None:
@@ -224,7 +208,7 @@ def compare(
     """Compare a run's ``results`` (the dict of its ``results.json``) with ``reference``; see the
     module's docstring for what fails in each mode.
 
-    ``machine`` is the one the run was made on (:func:`run_machine`); ``mode`` "auto" compares
+    ``machine`` is the one the run was made on (its ``run.json``'s); ``mode`` "auto" compares
     exactly only when it is the reference's. ``notebooks`` maps a chapter's file name to
     ``(executed, committed)`` notebook dicts (from :func:`notebook_pairs`); their
     exactly-checked cells must print the same.
@@ -444,14 +428,14 @@ def main(argv: list[str] | None = None, prog: str = "fgsm-series regress") -> in
             return 0
         if not (run_dir / "results.json").is_file():
             raise FileNotFoundError(f"{run_dir / 'results.json'} does not exist: run first")
-        _check_full_run(run_dir)
+        run = _check_full_run(run_dir)
         reference = load_reference(args.reference)
         chapters = tuple(reference.get("chapters", CHAPTERS))
         result = compare(
             reference,
             load_results(run_dir / "results.json"),
             mode=args.mode,
-            machine=run_machine(run_dir),
+            machine=run.get("machine"),  # None for an older run: never compared exactly
             tolerance=args.tolerance,
             notebooks=notebook_pairs(run_dir, chapters, args.notebooks),
         )

@@ -29,6 +29,7 @@ from .. import paper
 from ..data import load_mnist
 from ..evaluation import robustness_curve
 from ..runtime import describe_machine, get_device
+from ..stats import describe_rates
 from ..zoo import get
 from .state import DATA_DIR, Study, check_seeds, load, run_command, study_parser
 
@@ -446,8 +447,6 @@ def describe_defence_outcomes(outcomes: dict | None = None) -> str:
     committed seed studies (:func:`defence_outcomes`): on each kind of CPU, in how many seeds
     ``fgsm_at``'s FGSM accuracy rose with eps, and, with two kinds, whether the rates differ
     (Fisher's exact test, :func:`fgsm_helpers.stats.describe_rates`)."""
-    from ..stats import describe_rates  # noqa: PLC0415 (kept out of the study's import path)
-
     outcomes = outcomes or defence_outcomes()
     by_cpu = sorted(outcomes["by_cpu"].items())
     counts = "; ".join(
