@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from .layout import collapse
+
 DEFAULT_REPO = "fgsm-series/fgsm-notebooks"
 DEFAULT_REF = "main"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -69,6 +71,7 @@ def setup_cell_source(repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF) -> str:
     extras = ",".join(SETUP_EXTRAS)
     package = f"fgsm_helpers[{extras}]"
     return f"""\
+#@title Setup: install `fgsm_helpers` on Colab, then say where this runs
 # Written by `python -m fgsm_helpers badges`: edit fgsm_helpers/badges.py, not this cell.
 import os
 import subprocess
@@ -176,6 +179,7 @@ def write_badges(
                 f"found {len(setup_cells)}"
             )
         _set_source(setup_cells[0], setup_source)
+        collapse(setup_cells[0])
         for cell in notebook["cells"]:
             source = "".join(cell["source"])
             if cell["cell_type"] == "code" and cell is not setup_cells[0] and "git+" in source:

@@ -3,6 +3,8 @@ every subcommand.
 
 * ``run``: the batch run (:mod:`fgsm_helpers.runner`);
 * ``badges``: the Colab badges and setup cells (:mod:`fgsm_helpers.badges`);
+* ``layout``: collapsed cells, and the share of visible code that is plumbing
+  (:mod:`fgsm_helpers.layout`);
 * ``seeds``, ``collapse``, ``ablation``, ``regress``: the studies (:mod:`fgsm_helpers.studies`),
   each with its own options (``fgsm-series seeds --help``).
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .badges import write_badges
+from .layout import report, write_layout
 from .runner import SeriesError, parse_value, run_series
 
 SCRIPT_NAME = "fgsm-series"  # the console script (pyproject.toml's [project.scripts])
@@ -80,6 +83,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     badges.add_argument("--repo", required=True, help="GitHub OWNER/NAME")
     badges.add_argument("--ref", default="main", help="branch, tag or commit the badges open")
     badges.add_argument("--root", default=".", help="repository root")
+    layout = commands.add_parser(
+        "layout",
+        help="collapse the #@title cells; print each chapter's visible code and plumbing share",
+    )
+    layout.add_argument("--write", action="store_true", help="write the collapse metadata")
+    layout.add_argument(
+        "--check", action="store_true", help="exit 1 when a chapter misses the targets"
+    )
+    layout.add_argument("-v", "--verbose", action="store_true", help="list the plumbing lines")
+    layout.add_argument("--notebooks", default="notebooks", help="folder holding the notebooks")
     # Listed for --help only: main() hands everything after a study's name to its own main.
     commands.add_parser(
         "seeds", add_help=False, help="seed-variance runs (seeds --help lists its options)"
@@ -111,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "layout":
+            if args.write:
+                for path in write_layout(args.notebooks):
+                    print(f"wrote {path}")
+            table, problems = report(args.notebooks, verbose=args.verbose)
+            print(table)
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            return 1 if args.check and problems else 0
         if args.command == "badges":
             for path in write_badges(args.root, args.repo, args.ref):
                 print(f"wrote {path}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -53,6 +55,122 @@ def save_figure(
     path = Path(output_dir) / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _describe_lines(ax: matplotlib.axes.Axes) -> list[str]:
+    parts = []
+    for line in ax.get_lines():
+        label = line.get_label()
+        x = np.asarray(line.get_xdata(), dtype=float)
+        y = np.asarray(line.get_ydata(), dtype=float)
+        keep = ~(np.isnan(x) | np.isnan(y))
+        x, y = x[keep], y[keep]
+        if len(x) == 0 or label.startswith("_"):
+            continue
+        if len(x) == 1:
+            parts.append(f"{label}: {_fmt(y[0])} at {_fmt(x[0])}")
+            continue
+        low, high = int(np.argmin(y)), int(np.argmax(y))
+        parts.append(
+            f"{label}: from {_fmt(y[0])} at {_fmt(x[0])} to {_fmt(y[-1])} at {_fmt(x[-1])} "
+            f"(lowest {_fmt(y[low])} at {_fmt(x[low])}, highest {_fmt(y[high])} at {_fmt(x[high])})"
+        )
+    return parts
+
+
+def _describe_axes(ax: matplotlib.axes.Axes) -> str | None:
+    title, xlabel, ylabel = ax.get_title(), ax.get_xlabel(), ax.get_ylabel()
+    if ax.images and not ax.get_lines() and not xlabel:
+        return None  # an image panel: counted with the others by alt_text
+    head = f"panel {title!r}" if title else "panel"
+    parts = _describe_lines(ax)
+    bars = [patch for patch in ax.patches if isinstance(patch, matplotlib.patches.Rectangle)]
+    if bars and not parts:
+        horizontal = any(t.get_text() for t in ax.get_yticklabels()) and not any(
+            t.get_text() for t in ax.get_xticklabels() if not _numeric(t.get_text())
+        )
+        if horizontal:
+            names = [t.get_text() for t in ax.get_yticklabels()]
+            values = [bar.get_width() for bar in bars]
+        else:
+            names = [t.get_text() for t in ax.get_xticklabels()]
+            values = [bar.get_height() for bar in bars]
+        if len(names) == len(values) and len(values) <= 40:
+            parts.append("bars: " + "; ".join(f"{n} {_fmt(v)}" for n, v in zip(names, values)))
+        else:
+            parts.append(f"{len(bars)} bars from {_fmt(min(values))} to {_fmt(max(values))}")
+    if ax.images:
+        parts.append("an image (colour scale)")
+    if ax.collections and not parts:
+        parts.append(f"{len(ax.collections)} drawn surfaces or point sets")
+    labels = [f"{axis}: {text}" for axis, text in (("x", xlabel), ("y", ylabel)) if text]
+    axis = f" ({'; '.join(labels)})" if labels else ""
+    return f"{head}{axis}: " + ("; ".join(parts) if parts else "no data drawn")
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace("\u2212", "-"))
+    except ValueError:
+        return False
+    return True
+
+
+def alt_text(fig: matplotlib.figure.Figure) -> str:
+    """A text alternative for ``fig``, read from what is drawn on it: its title, every panel's
+    axes and the first, last, lowest and highest point of each labelled line (or the bars'
+    values, or how many images a grid holds and their titles), then its caption.
+
+    A figure can carry its own description (``fig.alt_text = "..."``), which comes first."""
+    parts = [getattr(fig, "alt_text", None)]
+    if fig.get_suptitle():
+        parts.append(f"Figure: {fig.get_suptitle()}.")
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    image_panels = [ax for ax in axes if ax.images and not ax.get_lines() and not ax.get_xlabel()]
+    if image_panels:
+        titles = [ax.get_title().replace("\n", ", ") for ax in image_panels if ax.get_title()]
+        shown = "; ".join(titles[:40]) + (" ..." if len(titles) > 40 else "")
+        parts.append(
+            f"{len(image_panels)} image panels" + (f", titled: {shown}." if titles else ".")
+        )
+    for ax in axes:
+        description = _describe_axes(ax)
+        if description:
+            parts.append(description + ".")
+    caption = caption_of(fig)
+    if caption:
+        parts.append(f"Caption: {caption}")
+    return " ".join(p for p in parts if p)
+
+
+def show_figure(
+    fig: matplotlib.figure.Figure,
+    output_dir: str | os.PathLike | None,
+    name: str,
+    alt: str | None = None,
+) -> None:
+    """Show ``fig`` in the notebook as a PNG with a text alternative (``alt``, else
+    :func:`alt_text`), then its caption as text, and save it as ``output_dir/name.png``
+    (not saved when ``output_dir`` is None). The figure is closed afterwards, so the inline
+    backend does not draw it a second time."""
+    from IPython.display import Image, Markdown, display
+
+    save_figure(fig, output_dir, name)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    description = alt or alt_text(fig)
+    display(
+        Image(data=buffer.getvalue(), format="png"),
+        metadata={"image/png": {"alt": description}},
+    )
+    caption = caption_of(fig)
+    if caption:
+        display(Markdown(f"*{caption}*"))
+    plt.close(fig)
 
 
 def plot_digit_grid(
