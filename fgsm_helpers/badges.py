@@ -8,6 +8,7 @@ installs the package from the same repository and ref as the badge), and writes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -195,6 +196,86 @@ def write_badges(
         "| # | Notebook | Open |\n|---|---|---|\n" + "\n".join(rows) + "\n"
     )
     written.append(table)
+    return written
+
+
+RUN_TIME_MARKER = "<!-- run time: written by `python -m fgsm_helpers badges` -->"
+QUICK_ADVICE = (
+    "On a CPU-only runtime, either switch to a GPU (in Colab: *Runtime > Change runtime type*) "
+    "or set `QUICK = True` in the parameters cell: small subsets and few attack steps, a few "
+    "minutes, numbers that only show the shape of the results."
+)
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+def chapter_run_times(notebook: str, results_dir: str | Path) -> dict[str, list[tuple[str, float]]]:
+    """The measured run times of ``notebook`` alone in a fresh runtime, from the benchmark
+    JSONs in ``results_dir`` (``benchmarks/bench_end_to_end.py --case alone``): ``{"cpu":
+    [(machine, seconds), ...], "gpu": [...]}``, from the records whose ``figures`` hold an
+    ``alone`` case of the full configuration."""
+    found: dict[str, list[tuple[str, float]]] = {"cpu": [], "gpu": []}
+    for path in sorted(Path(results_dir).glob("*.json")):
+        data = json.loads(path.read_text())
+        for record in data.get("benchmarks", {}).values():
+            figures, config = record.get("figures", {}), record.get("config", {})
+            alone = figures.get("alone", {}) if isinstance(figures, dict) else {}
+            seconds = alone.get("notebook_seconds", {}).get(notebook)
+            if seconds is None or config.get("quick") or config.get("only"):
+                continue
+            machine = record.get("machine", data.get("machine", {}))
+            gpu = machine.get("gpu")
+            kind = "gpu" if gpu else "cpu"
+            name = (
+                gpu or f"{machine.get('usable_cores', '?')}-core {machine.get('cpu_model', 'CPU')}"
+            )
+            found[kind].append((f"{name} (`benchmarks/results/{path.name}`)", float(seconds)))
+    return found
+
+
+def run_time_source(notebook: str, results_dir: str | Path) -> str:
+    """The markdown of a chapter's run-time cell: measured alone in a fresh runtime on a 2-core
+    CPU (Colab's free runtime has 2 cores) and on a GPU, "not measured" where a benchmark JSON
+    has no figure, and what to do on a CPU-only runtime."""
+    times = chapter_run_times(notebook, results_dir)
+
+    def listed(kind: str) -> str:
+        if not times[kind]:
+            return "not measured yet"
+        return ", ".join(f"about {_minutes(s)} on {name}" for name, s in times[kind])
+
+    return (
+        f"{RUN_TIME_MARKER}\n"
+        f"**How long it takes.** This chapter alone in a fresh runtime (it trains or loads what "
+        f"it needs): on a CPU, {listed('cpu')}; on a GPU, {listed('gpu')}. {QUICK_ADVICE}"
+    )
+
+
+def write_run_times(root: str | Path = ".") -> list[Path]:
+    """Write each chapter's run-time cell (:func:`run_time_source`, a markdown cell after the
+    title cell, found by :data:`RUN_TIME_MARKER`) from ``root/benchmarks/results``."""
+    root = Path(root)
+    written = []
+    for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        text = path.read_text()
+        notebook = json.loads(text)
+        source = run_time_source(path.name, root / "benchmarks" / "results")
+        cells = [c for c in notebook["cells"] if RUN_TIME_MARKER in "".join(c["source"])]
+        if cells:
+            _set_source(cells[0], source)
+        else:
+            cell_id = hashlib.sha1(path.name.encode()).hexdigest()[:8]
+            cell = {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": []}
+            _set_source(cell, source)
+            notebook["cells"].insert(1, cell)
+        new = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+        if new != text:
+            path.write_text(new)
+            written.append(path)
     return written
 
 

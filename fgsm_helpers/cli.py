@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .badges import write_badges
+from .badges import write_badges, write_run_times
 from .layout import report, write_layout
 from .runner import SeriesError, parse_value, run_series
 
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "badges":
             for path in write_badges(args.root, args.repo, args.ref):
                 print(f"wrote {path}")
+            for path in write_run_times(args.root):
+                print(f"wrote {path} (its run-time line)")
             return 0
         parameters = {name: parse_value(value) for name, value in args.parameter}
         run_series(

@@ -1,0 +1,53 @@
+"""Each chapter's run-time line, written from the benchmark JSONs (fh.badges.write_run_times)."""
+
+import json
+import shutil
+from pathlib import Path
+
+from fgsm_helpers import badges
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _record(alone: dict, gpu: str | None = None, quick: bool = False) -> dict:
+    machine = {"cpu_model": "AMD EPYC", "usable_cores": 2}
+    if gpu:
+        machine["gpu"] = gpu
+    return {
+        "machine": machine,
+        "benchmarks": {
+            "end_to_end_alone": {
+                "machine": machine,
+                "config": {"quick": quick, "only": None},
+                "figures": {"alone": {"notebook_seconds": alone}},
+            }
+        },
+    }
+
+
+def test_run_times_come_from_the_alone_case(tmp_path):
+    (tmp_path / "cpu.json").write_text(json.dumps(_record({"01_a.ipynb": 71.0, "02_b.ipynb": 600})))
+    (tmp_path / "quick.json").write_text(json.dumps(_record({"01_a.ipynb": 5.0}, quick=True)))
+    (tmp_path / "gpu.json").write_text(json.dumps(_record({"01_a.ipynb": 9.0}, gpu="NVIDIA H100")))
+    text = badges.run_time_source("01_a.ipynb", tmp_path)
+    assert "about 71 s on 2-core AMD EPYC (`benchmarks/results/cpu.json`)" in text
+    assert "on a GPU, about 9 s on NVIDIA H100" in text
+    assert "5 s" not in text  # a quick run is not the chapter's run time
+    assert "about 10 min" in badges.run_time_source("02_b.ipynb", tmp_path)
+    assert "not measured yet" in badges.run_time_source("03_c.ipynb", tmp_path)
+
+
+def test_write_run_times_inserts_once_then_updates(tmp_path):
+    shutil.copytree(
+        ROOT / "notebooks",
+        tmp_path / "notebooks",
+        ignore=shutil.ignore_patterns("checkpoints", "outputs"),
+    )
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    badges.write_run_times(tmp_path)
+    again = badges.write_run_times(tmp_path)
+    assert again == []  # idempotent
+    for path in sorted((tmp_path / "notebooks").glob("0*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        marked = [i for i, c in enumerate(cells) if badges.RUN_TIME_MARKER in "".join(c["source"])]
+        assert marked == [1], path.name
