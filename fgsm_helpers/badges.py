@@ -72,7 +72,7 @@ def setup_cell_source(repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF) -> str:
     extras = ",".join(SETUP_EXTRAS)
     package = f"fgsm_helpers[{extras}]"
     return f"""\
-#@title Setup: install `fgsm_helpers` on Colab, then say where this runs
+# @title Setup: install `fgsm_helpers` on Colab, then say where this runs
 # Written by `python -m fgsm_helpers badges`: edit fgsm_helpers/badges.py, not this cell.
 import os
 import subprocess

@@ -85,7 +85,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     badges.add_argument("--root", default=".", help="repository root")
     layout = commands.add_parser(
         "layout",
-        help="collapse the #@title cells; print each chapter's visible code and plumbing share",
+        help="collapse the # @title cells; print each chapter's visible code and plumbing share",
     )
     layout.add_argument("--write", action="store_true", help="write the collapse metadata")
     layout.add_argument(

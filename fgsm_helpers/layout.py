@@ -1,7 +1,8 @@
 """What a student sees of a chapter: which code cells are collapsed, and how much of the visible
 code is plumbing.
 
-A code cell whose first line is ``#@title ...`` is collapsed everywhere a chapter is read:
+A code cell whose first line is ``# @title ...`` (or ``#@title``; ruff and Black write the
+space, and Colab reads both) is collapsed everywhere a chapter is read:
 Colab shows only its title (``cellView: form``), JupyterLab folds its source
 (``jupyter.source_hidden``) and Jupyter Book hides its input (the ``hide-input`` tag, unless the
 cell already carries ``remove-input`` or ``remove-cell``). :func:`write_layout` gives every such
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TITLE_PREFIX = "#@title"
+TITLE_PATTERN = re.compile(r"#\s?@title\b")
 MAX_PLUMBING_SHARE = 0.20
 MAX_VISIBLE_LINES = 40
 BOOK_TAGS = ("hide-input", "remove-input", "remove-cell")
@@ -37,15 +38,15 @@ PLUMBING = {
 
 
 def is_collapsed(cell: dict) -> bool:
-    """True for a code cell whose first line is ``#@title``."""
+    """True for a code cell whose first line is ``# @title`` (or ``#@title``)."""
     source = "".join(cell.get("source", ""))
-    return cell.get("cell_type") == "code" and source.lstrip().startswith(TITLE_PREFIX)
+    return cell.get("cell_type") == "code" and bool(TITLE_PATTERN.match(source.lstrip()))
 
 
 def collapse(cell: dict) -> None:
     """Give a ``#@title`` cell the metadata Colab, JupyterLab and Jupyter Book collapse on."""
     if not is_collapsed(cell):
-        raise ValueError("only a code cell whose first line is '#@title ...' is collapsed")
+        raise ValueError("only a code cell whose first line is '# @title ...' is collapsed")
     metadata = cell.setdefault("metadata", {})
     metadata["cellView"] = "form"
     metadata.setdefault("jupyter", {})["source_hidden"] = True
