@@ -169,6 +169,59 @@ def test_end_to_end_smallest(tmp_path, data_dir):
     assert targets["01_alone_seconds"]["applies"] is False
 
 
+REFERENCE_AUTOATTACK = os.environ.get("FGSM_REFERENCE_AUTOATTACK", "")
+
+
+@pytest.mark.skipif(
+    not (REFERENCE_AUTOATTACK and (Path(REFERENCE_AUTOATTACK) / "autoattack").is_dir()),
+    reason="set FGSM_REFERENCE_AUTOATTACK to a clone of github.com/fra31/auto-attack",
+)
+def test_reference_autoattack_smallest(tmp_path, data_dir):
+    import fgsm_helpers as fh
+
+    fh.set_seed(0)
+    checkpoint = fh.save_checkpoint(fh.SmallCNN(), tmp_path / "untrained.pt", {"name": "tiny"})
+    results = tmp_path / "results.json"
+    data = run_script(
+        "bench_reference_autoattack.py",
+        # eps 0.001: the untrained model's one correct image (of 8) outlasts every attack,
+        # so the whole ensemble runs in both implementations, in about 20 s.
+        [
+            "--threads",
+            "1",
+            "--reference",
+            REFERENCE_AUTOATTACK,
+            "--checkpoint",
+            str(checkpoint),
+            "--n",
+            "8",
+            "--eps",
+            "0.001",
+            "--square-queries",
+            "20",
+        ],
+        results,
+        data_dir,
+    )
+    record = data["benchmarks"]["reference_autoattack"]
+    check_record(record)
+    assert "package_sha256" in record["software"]["reference_autoattack"]
+    figures = record["figures"]
+    stages = ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
+    for who in ("ours", "reference"):
+        assert list(figures["robust_accuracy_after"][who]) == stages
+        assert figures["robust_accuracy"][who]["n"] == 8
+        assert len(figures["robust_accuracy"][who]["wilson_95"]) == 2
+        assert figures["seconds"][who]["total"] > 0
+    assert figures["attacks"]["reference"] == stages[1:]
+    assert figures["checks"]["same_clean_accuracy"] and figures["checks"]["reference_log_agrees"]
+    for module in figures["reference_modules"].values():
+        assert Path(module).is_relative_to(Path(REFERENCE_AUTOATTACK).resolve())
+    assert any("robust accuracy" in line for line in figures["reference_log"])
+    assert {"only_ours_breaks", "only_reference_breaks", "reference_checks_fired"} <= set(figures)
+    assert {"ours_within_reference_interval", "no_reference_warnings"} <= set(record["targets"])
+
+
 def test_results_merge_keeps_other_benchmarks(tmp_path):
     spec = importlib.util.spec_from_file_location("bench_common", BENCH / "common.py")
     common = importlib.util.module_from_spec(spec)
