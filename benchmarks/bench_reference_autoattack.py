@@ -47,6 +47,7 @@ import argparse
 import contextlib
 import hashlib
 import importlib
+import importlib.util
 import io
 import math
 import re
@@ -118,7 +119,7 @@ def _no_bytecode():
 def load_reference(folder: str | Path):
     """The reference's ``autoattack`` package, imported from ``folder`` (a clone of
     github.com/fra31/auto-attack): any loaded ``autoattack`` module is dropped first, the
-    folder goes first on ``sys.path`` for the import only, no bytecode is written into it, and
+    package is imported from its files there, no bytecode is written into it, and
     every ``autoattack`` module loaded must live under it."""
     folder = Path(folder).expanduser().resolve()
     package_dir = folder / "autoattack"
@@ -130,13 +131,20 @@ def load_reference(folder: str | Path):
         )
     for name in [n for n in sys.modules if n == "autoattack" or n.startswith("autoattack.")]:
         del sys.modules[name]
-    sys.path.insert(0, str(folder))
-    try:
-        with _no_bytecode():
-            package = importlib.import_module("autoattack")
+    # Imported from its file, so that its submodules resolve inside the folder whatever else
+    # (torchattacks' own top-level autoattack) is installed.
+    spec = importlib.util.spec_from_file_location(
+        "autoattack", package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["autoattack"] = package
+    with _no_bytecode():
+        try:
+            spec.loader.exec_module(package)
             importlib.import_module("autoattack.autoattack")
-    finally:
-        sys.path.remove(str(folder))
+        except BaseException:
+            sys.modules.pop("autoattack", None)
+            raise
     check_reference_modules(folder)
     return package
 

@@ -20,7 +20,10 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 def bench():
     """The script as a module (it imports ``common`` from benchmarks/)."""
     had_common = "common" in sys.modules
-    sys.path.insert(0, str(BENCH))
+    if not had_common:  # the script's `import common`, from benchmarks/
+        spec = importlib.util.spec_from_file_location("common", BENCH / "common.py")
+        sys.modules["common"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["common"])
     try:
         spec = importlib.util.spec_from_file_location(
             "bench_reference_autoattack", BENCH / "bench_reference_autoattack.py"
@@ -28,7 +31,6 @@ def bench():
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
-        sys.path.remove(str(BENCH))
         if not had_common:
             sys.modules.pop("common", None)
     return module
