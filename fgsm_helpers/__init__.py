@@ -29,6 +29,7 @@ _SUBMODULES = (
     "models",
     "paper",
     "plots",
+    "prose",
     "results",
     "robustness",
     "runner",

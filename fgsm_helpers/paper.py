@@ -11,6 +11,8 @@ full reference as it gives it.
 
 from __future__ import annotations
 
+from .stats import accuracy_interval, distinguishable
+
 PAPER_AUTHORS = ("Eunjeong Lee",)
 PAPER_TITLE = (
     "Understanding Adversarial Vulnerabilities and Defenses in Machine Learning: "
@@ -18,6 +20,11 @@ PAPER_TITLE = (
 )
 #: The full reference, as the paper gives it (no venue, year or link appear in it).
 REFERENCE = f"{', '.join(PAPER_AUTHORS)}. {PAPER_TITLE}. (No venue, year or preprint link given.)"
+
+#: How many test images each of the paper's accuracies is measured on. The paper does not say;
+#: its numbers are multiples of 0.01 points, as on MNIST's whole test set of 10,000 images, so
+#: that is what their intervals assume.
+PAPER_TEST_IMAGES = 10_000
 
 #: Table 1: clean accuracy of the CNN and its accuracy under FGSM, in percent.
 TABLE1_CLEAN_ACCURACY = 98.88
@@ -72,3 +79,37 @@ def mean_abs_difference(ours: dict[float, float], paper: dict[float, float]) -> 
     if not shared:
         raise ValueError("no eps in common between the two curves")
     return sum(abs(ours[eps] - paper[eps]) for eps in shared) / len(shared)
+
+
+def compare_with_paper(
+    label: str,
+    ours: float,
+    n_images: int,
+    paper: float,
+    n_paper: int = PAPER_TEST_IMAGES,
+    confidence: float = 0.95,
+) -> dict:
+    """One table row: our accuracy (percent, on ``n_images``) beside the paper's, each with its
+    Wilson interval (:func:`fgsm_helpers.stats.accuracy_interval`), the difference in points,
+    and the verdict: ``"ours lower"`` or ``"ours higher"`` when the intervals do not overlap
+    (:func:`fgsm_helpers.stats.distinguishable`), else ``"not distinguishable"``.
+
+    >>> compare_with_paper("clean", 98.95, 10_000, TABLE1_CLEAN_ACCURACY)["verdict"]
+    'not distinguishable'
+    """
+    ours_low, ours_high = accuracy_interval(ours, n_images, confidence)
+    paper_low, paper_high = accuracy_interval(paper, n_paper, confidence)
+    if distinguishable((ours, n_images), (paper, n_paper), confidence):
+        verdict = "ours lower" if ours < paper else "ours higher"
+    else:
+        verdict = "not distinguishable"
+    level = f"{100 * confidence:g}%"
+    return {
+        "": label,
+        "paper %": paper,
+        f"paper {level} CI": f"{paper_low:.2f}-{paper_high:.2f}",
+        "ours %": ours,
+        f"ours {level} CI": f"{ours_low:.2f}-{ours_high:.2f}",
+        "difference": ours - paper,
+        "verdict": verdict,
+    }

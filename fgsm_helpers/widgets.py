@@ -244,9 +244,11 @@ def explorer_static_figure(
     index: int = 0,
     eps_list=(0.0, 0.1, 0.2, 0.3),
     eps_units: str = "pixel",
+    caption: str | None = None,
 ) -> dict:
     """The explorer's panels at a few eps values, one static figure per model, for readers
     without a kernel (GitHub, nbviewer) and for papermill: ``{model name: figure}``.
+    ``caption``: one line under each figure (None: ``plot_adversarial_gallery``'s own).
 
     >>> for name, fig in explorer_static_figure({"baseline": model}, x_test, y_test).items():
     ...     fh.plots.save_figure(fig, "outputs", f"02_explorer_{name}")
@@ -255,6 +257,7 @@ def explorer_static_figure(
         models = {"model": models}
     if not models:
         raise ValueError("models must hold at least one model")
+    options = {} if caption is None else {"caption": caption}
     return {
         name: plot_adversarial_gallery(
             model,
@@ -264,6 +267,7 @@ def explorer_static_figure(
             index=index,
             eps_units=eps_units,
             title=f"{name}: FGSM on test image {index}, eps in {eps_units} units",
+            **options,
         )
         for name, model in models.items()
     }

@@ -290,3 +290,69 @@ def test_notebook_placeholder_stub_gets_a_hint(exercise, stub, capsys):
     ok, out = _check(exercise, stub, capsys)
     assert ok is False
     assert out.startswith("Incorrect: ") and "raised" not in out
+
+
+# What a student sees before answering: the exercise cells' placeholder runs (and, in chapter
+# 01, a right answer to q2 before q3 is answered) never print an answer.
+def _placeholder_output(capsys, *runs) -> str:
+    for exercise, answer in runs:
+        exercise.check(answer)
+    return capsys.readouterr().out
+
+
+def test_chapter01_placeholders_and_q2_give_no_answer_away(capsys):
+    out = _placeholder_output(
+        capsys,
+        (chapter01.q1, None),
+        (chapter01.q2, lambda x: x),
+        (chapter01.q3, None),
+        (chapter01.q2, chapter01.normalize_solution),  # q2 right, q3 still open
+    )
+    for answer in ("4,718,720", "4718720", "-0.42", "2.82", "0.1307) / 0.3081"):
+        assert answer not in out.replace("(x - 0.1307) / 0.3081, what", ""), answer
+    chapter01.q1.hint()
+    chapter01.q2.hint()
+    chapter01.q3.hint()
+    hints = capsys.readouterr().out
+    for answer in ("4,718,720", "36,864", "0.1307", "0.3081", "-0.42", "2.82"):
+        assert answer not in hints, answer
+
+
+def test_chapter02_placeholders_give_no_answer_away(capsys):
+    out = _placeholder_output(
+        capsys,
+        (chapter02.q1, lambda model, x, y, eps: x.clone()),
+        (chapter02.q2, None),
+        (chapter02.q3, None),
+    )
+    for answer in ("0.0924", "0.092", "0.8845", "0.88", "abs("):
+        assert answer not in out, answer
+
+
+def _notebook_function(notebook: str, name: str):
+    """The function ``name`` as a chapter's cell defines it (its ``def`` block, executed)."""
+    import json
+    from pathlib import Path
+
+    cells = json.loads((Path(__file__).parents[1] / "notebooks" / notebook).read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if f"def {name}(" in "".join(c["source"]))
+    lines = source.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"def {name}("))
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()),
+        len(lines),
+    )
+    namespace = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional}
+    exec("\n".join(lines[start:end]), namespace)
+    return namespace[name]
+
+
+def test_chapter02_own_fgsm_attack_fails_q1_on_a_model_in_train_mode(capsys):
+    """Copying section 3's five lines is not enough: they leave the model's mode alone, and the
+    check attacks a model with dropout in train mode."""
+    fgsm_attack = _notebook_function("02_fgsm_attack.ipynb", "fgsm_attack")
+    model = framework.toy_model(seed=2)
+    x, y = framework.toy_images(8, seed=2)
+    assert torch.equal(fgsm_attack(model, x, y, 0.1), fh.fgsm(model, x, y, 0.1))
+    ok, out = _check(chapter02.q1, fgsm_attack, capsys)
+    assert ok is False and "in train mode dropout" in out

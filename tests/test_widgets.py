@@ -1,9 +1,11 @@
 """The epsilon explorer driven from Python: set the sliders, read the figure and the labels."""
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
 import fgsm_helpers as fh
+from fgsm_helpers.exercises.framework import toy_images
 from fgsm_helpers.widgets import EpsilonExplorer, explorer_static_figure, figure_array
 
 
@@ -142,3 +144,15 @@ def test_explorer_offers_every_model_and_a_static_figure_for_each(trained_cnn, e
         assert fig._suptitle.get_text().startswith(name)
     with pytest.raises(ValueError, match="models"):
         explorer_static_figure({}, x, y)
+
+
+def test_static_figure_takes_the_caption_it_is_given():
+    x, y = toy_images(4, seed=0)
+    model = fh.PaperCNN().eval()
+    default = explorer_static_figure(model, x, y, eps_list=(0.1,))["model"]
+    given = explorer_static_figure(model, x, y, eps_list=(0.1,), caption="One digit, two eps.")
+    assert fh.plots.caption_of(default) == fh.plots.caption_of(
+        fh.plots.plot_adversarial_gallery(model, x, y, (0.1,))
+    )
+    assert fh.plots.caption_of(given["model"]) == "One digit, two eps."
+    plt.close("all")

@@ -85,21 +85,28 @@ def _check_normalize(answer: Any) -> Result:
     expected = (x - MNIST_MEAN) / MNIST_STD
     if torch.allclose(out, expected, atol=1e-5):
         return correct(
-            "(x - 0.1307) / 0.3081. Black pixels become -0.42 and white ones 2.82: "
-            "one pixel unit is 1 / 0.3081 = 3.25 normalized units."
+            "(x - 0.1307) / 0.3081, what PaperCNN's first layer does: the model normalizes "
+            "its own input, so every caller passes pixels in [0, 1]."
         )
     mean, std = MNIST_MEAN, MNIST_STD
-    candidates = {
-        "you swapped the mean and the standard deviation: (x - 0.1307) / 0.3081.": (x - std) / mean,
-        "that undoes normalization (x * std + mean); normalizing is (x - mean) / std.": x * std
-        + mean,
-        "divide by the standard deviation; you multiplied.": (x - mean) * std,
-        "(x - 0.5) / 0.5 maps [0, 1] to [-1, 1]; use MNIST's mean 0.1307 and std 0.3081.": x * 2
-        - 1,
-        "subtract the mean before dividing: (x - mean) / std, with the parentheses.": x
-        - mean / std,
-    }
-    for message, candidate in candidates.items():
+    candidates = [
+        ((x - std) / mean, "you swapped the mean and the standard deviation."),
+        (
+            x * std + mean,
+            "that undoes normalization (x * std + mean): it maps normalized values back to pixels.",
+        ),
+        ((x - mean) * std, "divide by the standard deviation; you multiplied."),
+        (
+            x * 2 - 1,
+            "(x - 0.5) / 0.5 maps [0, 1] to [-1, 1]; use MNIST's mean 0.1307 and std 0.3081.",
+        ),
+        (
+            x - mean / std,
+            "you divided the mean by the std before subtracting: put parentheses around the "
+            "subtraction.",
+        ),
+    ]
+    for candidate, message in candidates:
         if torch.allclose(out, candidate, atol=1e-4):
             return incorrect(message)
     if torch.allclose(out, (x - x.mean()) / x.std(), atol=1e-3):
@@ -107,9 +114,10 @@ def _check_normalize(answer: Any) -> Result:
             "you used this batch's own mean and std; use MNIST's fixed 0.1307 and 0.3081 "
             "so that every image is normalized the same way."
         )
+    largest = (out - expected).abs().max().item()
     return incorrect(
-        "the values are not (x - 0.1307) / 0.3081 (for example, a black pixel should become "
-        f"{(0 - MNIST_MEAN) / MNIST_STD:.4f}; yours became {out[-2].flatten()[0].item():.4f})."
+        f"the values are not MNIST's normalization (on a test batch some differ by {largest:.3f}). "
+        "Check the two constants print(model) shows and the order of the two operations."
     )
 
 
@@ -131,18 +139,35 @@ def _check_normalized_range(answer: Any) -> Result:
         )
     low, high = (as_number(v) for v in answer)
     expected_low, expected_high = normalized_range_solution()
-    if close(low, expected_low, 1e-3) and close(high, expected_high, 1e-3):
+    # 5e-3: two decimals are enough, (-0.42, 2.82) is right
+    if close(low, expected_low, 5e-3) and close(high, expected_high, 5e-3):
         return correct(
             f"black is {expected_low:.4f} and white {expected_high:.4f}: a range 3.25 wide. "
             "An eps added *after* normalization is therefore 0.3081 times as large in pixels."
         )
-    if close(low, expected_high, 1e-3) and close(high, expected_low, 1e-3):
+    if close(low, expected_high, 5e-3) and close(high, expected_low, 5e-3):
         return incorrect("you have the two ends the wrong way round: (low, high).")
-    if close(low, 0.0, 1e-3):
+    if close(low, -1.0, 5e-3) and close(high, 1.0, 5e-3):
+        return incorrect(
+            "(-1, 1) is where (x - 0.5) / 0.5 sends black and white; PaperCNN uses MNIST's own "
+            "mean and standard deviation."
+        )
+    if close(low, 0.0, 5e-3):
         return incorrect(
             "a black pixel is not 0 after normalization: the mean is subtracted first."
         )
-    return incorrect("apply (x - 0.1307) / 0.3081 to x = 0 and to x = 1.")
+    if close(low, expected_low, 5e-3):
+        return incorrect(
+            "black is right but white is not: the whole difference (1 - mean) is divided by "
+            "the std, not only the mean."
+        )
+    swapped = ((0 - MNIST_STD) / MNIST_MEAN, (1 - MNIST_STD) / MNIST_MEAN)
+    if close(low, swapped[0], 5e-3) and close(high, swapped[1], 5e-3):
+        return incorrect("you swapped the mean and the standard deviation.")
+    return incorrect(
+        "neither end is right: apply your normalize from q2 (if it passed) to a black and a "
+        "white pixel."
+    )
 
 
 # -------------------------------------------------- the wrong answers the checks must reject
@@ -157,12 +182,12 @@ q1 = Exercise(
     """
     How many parameters does the paper's first dense layer (`fc1`) have? Work it out from the
     architecture (two 3x3 convolutions without padding, 32 and 64 channels, then 128 units),
-    then compare with the table the chapter prints. Answer with an int.
+    then check it here. Answer with an int.
     """,
     _check_fc1,
     """
-    Follow the image size: 28 -> 26 after conv1, 26 -> 24 after conv2, with 64 channels.
-    fc1 gets all of those numbers, flattened; count weights and biases.
+    A dense layer has one weight for every (input, unit) pair and one bias per unit. Its
+    inputs are conv2's whole output, flattened: section 2 says how large that is.
     """,
     fc1_parameters_solution,
     """
@@ -185,7 +210,10 @@ q2 = Exercise(
     x of pixels in [0, 1]. Pass the function itself: `ex.q2.check(normalize)`.
     """,
     _check_normalize,
-    "Subtract MNIST's mean pixel value (0.1307), then divide by its standard deviation (0.3081).",
+    """
+    Standardize with MNIST's two statistics (print(model) shows them on the normalize layer):
+    the result should have mean 0 and standard deviation 1 over MNIST's training pixels.
+    """,
     normalize_solution,
     """
     The model owns this step (`fh.PaperCNN().normalize`), so every caller passes pixels in
@@ -212,7 +240,7 @@ q3 = Exercise(
     Answer with a pair `(low, high)`.
     """,
     _check_normalized_range,
-    "Put x = 0 and x = 1 into (x - 0.1307) / 0.3081.",
+    "The normalization is a straight line in x: evaluate it at the two ends of the pixel range.",
     normalized_range_solution,
     """
     The normalized range is 1 / 0.3081 = 3.25 times wider than the pixel range. Chapter 02
@@ -221,6 +249,9 @@ q3 = Exercise(
     wrong_answers={
         "black stays 0": WrongAnswer((0.0, 1.0), "not 0"),
         "ends swapped": WrongAnswer((2.8215, -0.4242), "wrong way round"),
+        "the [-1, 1] normalization": WrongAnswer((-1.0, 1.0), "(x - 0.5) / 0.5"),
+        "no parentheses (x - mean / std)": WrongAnswer((-0.4242, 0.5758), "white is not"),
+        "mean and std swapped": WrongAnswer((-2.3573, 5.2938), "swapped"),
     },
 )
 

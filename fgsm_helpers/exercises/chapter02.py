@@ -285,6 +285,15 @@ def _fgsm_always_back_to_train_mode(model, x, y, eps):
     return x_adv
 
 
+def _fgsm_of_section_3(model, x, y, eps):
+    """The chapter's five-line fgsm_attack, copied: right for a model in eval mode, but it
+    takes the gradient in whatever mode the model is in."""
+    x = x.clone().detach().requires_grad_(True)
+    loss = F.cross_entropy(model(x), y, reduction="sum")
+    (gradient,) = torch.autograd.grad(loss, x)
+    return (x + eps * gradient.sign()).clamp(0, 1).detach()
+
+
 def _fgsm_in_place(model, x, y, eps):
     return x.add_(eps * input_gradient(model, x, y).sign()).clamp_(0, 1)
 
@@ -300,10 +309,10 @@ q1 = Exercise(
     """,
     _check_fgsm,
     """
-    You need the gradient of the cross-entropy loss with respect to the images, not the
-    weights: take it on a copy of x that requires grad, with torch.autograd.grad. Every pixel
-    then moves by eps, up or down as the gradient's sign says, and must stay in [0, 1]. Dropout
-    must be off while you take the gradient, and the model must leave in the mode it came in.
+    Three parts: the loss gradient with respect to the images (not the weights); a step of
+    eps along its sign that leaves a valid image; and the model's mode, since dropout changes
+    the gradient: what mode should the gradient be taken in, and what mode should the model
+    leave in?
     """,
     fgsm_solution,
     """
@@ -329,6 +338,7 @@ q1 = Exercise(
         "predicted labels, not y": WrongAnswer(_fgsm_with_predicted_labels, "predicted labels"),
         "changes x in place": WrongAnswer(_fgsm_in_place, "in place"),
         "the gradient in train mode": WrongAnswer(_fgsm_in_train_mode, "in train mode dropout"),
+        "section 3's fgsm_attack, copied": WrongAnswer(_fgsm_of_section_3, "in train mode dropout"),
         "leaves the model in eval mode": WrongAnswer(_fgsm_leaving_eval_mode, "left in eval mode"),
         "always back to train mode": WrongAnswer(
             _fgsm_always_back_to_train_mode, "left in train mode"
@@ -367,7 +377,8 @@ q3 = Exercise(
     delta = eps * sign(g) raise the loss, to first order? Answer with a float.
     """,
     _check_linear_gain,
-    "delta . g = sum_i eps * sign(g_i) * g_i; what is sign(g_i) * g_i?",
+    "Write delta . g as a sum over the 4 pixels with delta_i = eps * sign(g_i), and use the "
+    "gradient the chapter prints: what sign does each term have?",
     linear_gain_solution,
     """
     No other delta with every |delta_i| <= eps does better: each term eps * |g_i| is the
