@@ -539,37 +539,53 @@ def plot_flip_matrix(
     return fig
 
 
+#: Highlighted cells of :func:`comparison_table_html`: a light tint with its own dark text, so
+#: that they read the same in a light and a dark notebook theme; the sign and bold type say
+#: what the tint says (blue above, vermillion below), for readers who cannot tell the tints.
+TABLE_ABOVE_STYLE = "background:#cce3f0;color:#111111;font-weight:bold"
+TABLE_BELOW_STYLE = "background:#f6d5bf;color:#111111;font-weight:bold"
+
+
 def comparison_table_html(
     rows: Sequence[Mapping],
     columns: Sequence[str],
     highlight: Mapping[str, float] | None = None,
     caption: str | None = None,
 ) -> str:
-    """An HTML table of ``rows``; for each column in ``highlight``, cells whose absolute value
-    exceeds the threshold are shaded (red when negative, green when positive)."""
+    """An HTML table of ``rows``; a column in ``highlight`` is written with its sign (+2.10),
+    and its cells whose absolute value exceeds the threshold are shaded and bold
+    (:data:`TABLE_BELOW_STYLE` when negative, :data:`TABLE_ABOVE_STYLE` when positive), each
+    with its own text colour, readable in light and dark themes. A caption says what the
+    shading means when some cell is shaded."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = []
+    shaded = False
     for row in rows:
         cells = []
         for column in columns:
             value = row.get(column, "")
             style = ""
-            if (
-                highlight
-                and column in highlight
-                and isinstance(value, (int, float))
-                and abs(value) > highlight[column]
-            ):
-                style = (
-                    ' style="background:#f8d7da"' if value < 0 else ' style="background:#d4edda"'
-                )
+            signed = highlight and column in highlight and isinstance(value, (int, float))
+            if signed and abs(value) > highlight[column]:
+                shaded = True
+                style = TABLE_BELOW_STYLE if value < 0 else TABLE_ABOVE_STYLE
+                style = f' style="{style}" title="beyond \u00b1{highlight[column]:g}"'
             text = (
                 f"{value:+.2f}"
-                if highlight and column in highlight and isinstance(value, (int, float))
+                if signed
                 else (f"{value:.2f}" if isinstance(value, float) else str(value))
             )
             cells.append(f"<td{style}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
+    if shaded:
+        thresholds = set(highlight.values())
+        limits = (
+            f"beyond \u00b1{thresholds.pop():g}"
+            if len(thresholds) == 1
+            else ", ".join(f"{c} beyond \u00b1{t:g}" for c, t in highlight.items())
+        )
+        note = f"bold and tinted: {limits} (blue above, vermillion below)"
+        caption = f"{caption}; {note}" if caption else note
     caption_html = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (
         f"<table>{caption_html}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -162,3 +162,46 @@ def test_bad_panel_and_matrix_input_is_refused(random_cnn, tiny_batch):
         plots.draw_attack_panels(
             axes, x[0], x[0], 0.1, torch.ones(10) / 10, torch.ones(10) / 10, 1, perturbation_limit=0
         )
+
+
+# --- HTML tables readable in a light and a dark theme ----------------------------------------
+
+
+def _luminance(hex_color):
+    channels = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a, b):
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_highlighted_cells_carry_their_own_text_colour_bold_and_sign():
+    import re
+
+    rows = [{"eps": 0.1, "diff": -12.0}, {"eps": 0.2, "diff": 8.0}, {"eps": 0.3, "diff": 1.0}]
+    table = plots.comparison_table_html(rows, ["eps", "diff"], {"diff": 5}, caption="Table 1")
+    cells = re.findall(r"<td([^>]*)>([^<]*)</td>", table)
+    styled = {text: attributes for attributes, text in cells if "style" in attributes}
+    assert set(styled) == {"-12.00", "+8.00"}  # signed, and only the two beyond 5
+    for attributes in styled.values():
+        style = dict(
+            part.split(":") for part in re.search(r'style="([^"]*)"', attributes)[1].split(";")
+        )
+        assert style["font-weight"] == "bold"
+        assert _contrast(style["color"], style["background"]) >= 7  # WCAG AAA, any theme
+    assert styled["-12.00"] != styled["+8.00"]
+    assert ("+1.00" in table) and "<caption>Table 1; bold and tinted: beyond ±5" in table
+    plain = plots.comparison_table_html(rows, ["eps", "diff"])
+    assert "style" not in plain and "<caption>" not in plain  # unstyled: the theme's own colours
+
+
+def test_the_package_never_sets_a_background_without_a_text_colour():
+    import re
+    from pathlib import Path
+
+    for path in Path(fh.__file__).parent.rglob("*.py"):
+        for style in re.findall(r"[\"']([^\"']*background[^\"']*)[\"']", path.read_text()):
+            assert "color:" in style.replace("background:", ""), (path.name, style)
