@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.container
 import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
@@ -126,6 +127,10 @@ def save_figure(
 
 
 def _fmt(value: float) -> str:
+    """Three significant digits, but whole numbers and numbers from 1,000 up written out."""
+    value = float(value)
+    if np.isfinite(value) and (value == round(value) or abs(value) >= 1000):
+        return f"{value:,.0f}"
     return f"{value:.3g}"
 
 
@@ -150,31 +155,91 @@ def _describe_lines(ax: matplotlib.axes.Axes) -> list[str]:
     return parts
 
 
+def _is_image_panel(ax: matplotlib.axes.Axes) -> bool:
+    """An image shown for itself (a digit), not a heatmap with axis labels."""
+    return bool(ax.images) and not ax.get_lines() and not ax.get_xlabel()
+
+
+def _tick_name(axis: matplotlib.axis.Axis, position: float, spread: float) -> str:
+    locations = np.asarray(axis.get_majorticklocs(), dtype=float)
+    labels = [t.get_text() for t in axis.get_majorticklabels()]
+    if len(locations) and len(labels) == len(locations):
+        nearest = int(np.argmin(np.abs(locations - position)))
+        if abs(locations[nearest] - position) <= spread and labels[nearest]:
+            return labels[nearest].replace("\u2212", "-")
+    return _fmt(position)
+
+
+def _describe_bars(ax: matplotlib.axes.Axes) -> list[str]:
+    """Each set of bars (``ax.bar``/``ax.barh``): its label and every bar's name and value."""
+    parts = []
+    for container in ax.containers:
+        if not isinstance(container, matplotlib.container.BarContainer):
+            continue
+        horizontal = container.orientation == "horizontal"
+        values = np.asarray(container.datavalues, dtype=float)
+        names = []
+        for bar in container.patches:
+            if horizontal:
+                center, spread = bar.get_y() + bar.get_height() / 2, bar.get_height()
+            else:
+                center, spread = bar.get_x() + bar.get_width() / 2, bar.get_width()
+            names.append(_tick_name(ax.yaxis if horizontal else ax.xaxis, center, spread))
+        label = container.get_label()
+        head = f"{label} bars" if label and not label.startswith("_") else "bars"
+        if len(values) <= 40:
+            parts.append(f"{head}: " + "; ".join(f"{n} {_fmt(v)}" for n, v in zip(names, values)))
+        elif len(values):
+            parts.append(f"{len(values)} {head} from {_fmt(values.min())} to {_fmt(values.max())}")
+    return parts
+
+
+def _describe_heatmap(ax: matplotlib.axes.Axes) -> str:
+    """A matrix drawn as an image: its range and its largest cells, named by the axes."""
+    matrix = np.asarray(ax.images[0].get_array(), dtype=float)
+    if matrix.ndim != 2:
+        return "an image"
+    rows, columns = matrix.shape
+    row_name, column_name = ax.get_ylabel() or "row", ax.get_xlabel() or "column"
+    head = (
+        f"a {rows} x {columns} matrix (colour scale) from {_fmt(np.nanmin(matrix))} to "
+        f"{_fmt(np.nanmax(matrix))}"
+    )
+    cells = matrix.copy()
+    if rows == columns:
+        total = np.nansum(matrix)
+        head += f", {_fmt(np.trace(matrix))} of {_fmt(total)} on the diagonal"
+        np.fill_diagonal(cells, np.nan)
+    order = [i for i in np.argsort(-np.nan_to_num(cells, nan=-np.inf), axis=None)[:3]]
+    largest = [
+        f"{row_name} {r}, {column_name} {c}: {_fmt(matrix[r, c])}"
+        for r, c in (np.unravel_index(i, matrix.shape) for i in order)
+        if not np.isnan(cells[r, c]) and cells[r, c] > 0
+    ]
+    if largest:
+        kind = "largest cells off the diagonal" if rows == columns else "largest cells"
+        head += f"; {kind}: " + "; ".join(largest)
+    return head
+
+
 def _describe_axes(ax: matplotlib.axes.Axes) -> str | None:
     title, xlabel, ylabel = ax.get_title(), ax.get_xlabel(), ax.get_ylabel()
-    if ax.images and not ax.get_lines() and not xlabel:
+    if _is_image_panel(ax):
         return None  # an image panel: counted with the others by alt_text
-    head = f"panel {title!r}" if title else "panel"
-    parts = _describe_lines(ax)
-    bars = [patch for patch in ax.patches if isinstance(patch, matplotlib.patches.Rectangle)]
-    if bars and not parts:
-        horizontal = any(t.get_text() for t in ax.get_yticklabels()) and not any(
-            t.get_text() for t in ax.get_xticklabels() if not _numeric(t.get_text())
-        )
-        if horizontal:
-            names = [t.get_text() for t in ax.get_yticklabels()]
-            values = [bar.get_width() for bar in bars]
-        else:
-            names = [t.get_text() for t in ax.get_xticklabels()]
-            values = [bar.get_height() for bar in bars]
-        if len(names) == len(values) and len(values) <= 40:
-            parts.append("bars: " + "; ".join(f"{n} {_fmt(v)}" for n, v in zip(names, values)))
-        else:
-            parts.append(f"{len(bars)} bars from {_fmt(min(values))} to {_fmt(max(values))}")
+    if hasattr(ax, "get_zlabel") and ax.get_zlabel():
+        ylabel = f"{ylabel}; z: {ax.get_zlabel()}" if ylabel else ax.get_zlabel()
+    head = f"panel {title!r}" if title.strip() else "panel"
+    own = getattr(ax, "alt_text", None)  # a plot function's description of its data
+    parts = [own] if own else []
+    parts += _describe_lines(ax)
+    parts += _describe_bars(ax)
     if ax.images:
-        parts.append("an image (colour scale)")
+        parts.append(_describe_heatmap(ax))
     if ax.collections and not parts:
         parts.append(f"{len(ax.collections)} drawn surfaces or point sets")
+    notes = [t.get_text() for t in ax.texts if t.get_text() and not _numeric(t.get_text())]
+    if 0 < len(notes) <= 3:
+        parts.append("marked: " + "; ".join(notes))
     labels = [f"{axis}: {text}" for axis, text in (("x", xlabel), ("y", ylabel)) if text]
     axis = f" ({'; '.join(labels)})" if labels else ""
     return f"{head}{axis}: " + ("; ".join(parts) if parts else "no data drawn")
@@ -190,17 +255,24 @@ def _numeric(text: str) -> bool:
 
 def alt_text(fig: matplotlib.figure.Figure) -> str:
     """A text alternative for ``fig``, read from what is drawn on it: its title, every panel's
-    axes and the first, last, lowest and highest point of each labelled line (or the bars'
-    values, or how many images a grid holds and their titles), then its caption.
+    axes and the first, last, lowest and highest point of each labelled line, every bar's
+    name and value, a heatmap's range and largest cells, how many images a grid holds and
+    their titles (a wrong prediction's mark read as "(wrong)"), then its caption.
 
-    A figure can carry its own description (``fig.alt_text = "..."``), which comes first."""
+    A figure or a panel can carry its own description of its data (``fig.alt_text = "..."``,
+    ``ax.alt_text = "..."``), which comes first (plot_histograms and plot_loss_surfaces
+    describe their data so)."""
     parts = [getattr(fig, "alt_text", None)]
     if fig.get_suptitle():
         parts.append(f"Figure: {fig.get_suptitle()}.")
     axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
-    image_panels = [ax for ax in axes if ax.images and not ax.get_lines() and not ax.get_xlabel()]
+    image_panels = [ax for ax in axes if _is_image_panel(ax)]
     if image_panels:
-        titles = [ax.get_title().replace("\n", ", ") for ax in image_panels if ax.get_title()]
+        titles = [
+            ax.get_title().replace("\n", ", ").replace(f" {WRONG_MARK}", " (wrong)")
+            for ax in image_panels
+            if ax.get_title()
+        ]
         shown = "; ".join(titles[:40]) + (" ..." if len(titles) > 40 else "")
         parts.append(
             f"{len(image_panels)} image panels" + (f", titled: {shown}." if titles else ".")
@@ -212,7 +284,7 @@ def alt_text(fig: matplotlib.figure.Figure) -> str:
     caption = caption_of(fig)
     if caption:
         parts.append(f"Caption: {caption}")
-    return " ".join(p for p in parts if p)
+    return " ".join(p for p in parts if p).replace(WRONG_MARK, "a cross")
 
 
 def show_figure(
@@ -879,12 +951,14 @@ def plot_histograms(
     caption: str | None = AUTO,
 ) -> matplotlib.figure.Figure:
     """One step histogram per named set of values (shared bins), each in its own colour and
-    line style; ``caption`` (one line) under it."""
+    line style; ``caption`` (one line) under it. The figure's text alternative gives each
+    set's size, range and median."""
     if not values:
         raise ValueError("values must hold at least one named set")
     arrays = {name: v.detach().cpu().numpy().ravel() for name, v in values.items()}
     bins = np.histogram_bin_edges(np.concatenate(list(arrays.values())), bins=30)
     fig, ax = plt.subplots(figsize=(7, 3.5))
+    described = []
     for index, (name, array) in enumerate(arrays.items()):
         ax.hist(
             array,
@@ -895,6 +969,12 @@ def plot_histograms(
             color=model_style(index)["color"],
             linestyle=LINESTYLES[index % len(LINESTYLES)],
         )
+        if len(array):
+            described.append(
+                f"{name}: {len(array)} values from {_fmt(array.min())} to {_fmt(array.max())}, "
+                f"median {_fmt(np.median(array))}"
+            )
+    ax.alt_text = "histograms of " + "; ".join(described)
     ax.set(xlabel=xlabel, ylabel="images", title=title)
     ax.legend()
     if caption == AUTO:
@@ -941,6 +1021,23 @@ def plot_attack_strength(
     return fig
 
 
+def _describe_surface(a: torch.Tensor, b: torch.Tensor, loss: torch.Tensor) -> str:
+    loss = loss.detach().cpu().numpy()
+    a, b = a.cpu().numpy(), b.cpu().numpy()
+    low, high = (
+        np.unravel_index(loss.argmin(), loss.shape),
+        np.unravel_index(loss.argmax(), loss.shape),
+    )
+    centre = (int(np.abs(a).argmin()), int(np.abs(b).argmin()))
+    along = loss[:, centre[1]]
+    return (
+        f"loss surface from {_fmt(loss[low])} at ({_fmt(a[low[0]])}, {_fmt(b[low[1]])}) to "
+        f"{_fmt(loss[high])} at ({_fmt(a[high[0]])}, {_fmt(b[high[1]])}); "
+        f"{_fmt(loss[centre])} at the images themselves; along sign(gradient) alone from "
+        f"{_fmt(along[0])} at {_fmt(a[0])} to {_fmt(along[-1])} at {_fmt(a[-1])}"
+    )
+
+
 def plot_loss_surfaces(
     surfaces: Mapping[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     title: str = "Loss around the test images",
@@ -948,7 +1045,8 @@ def plot_loss_surfaces(
     "panel on its own scale; a smooth rise along the gradient is what a sound defence shows.",
 ) -> matplotlib.figure.Figure:
     """3-D surfaces from ``fh.robustness.loss_surface`` (``(a, b, loss)``), one panel per model,
-    each on its own loss scale."""
+    each on its own loss scale. Each panel's text alternative gives the surface's lowest and
+    highest points, its value at the images and its rise along the gradient's sign."""
     if not surfaces:
         raise ValueError("surfaces must hold at least one (a, b, loss) surface")
     fig = plt.figure(figsize=(5.2 * len(surfaces), 4.6))
@@ -960,6 +1058,7 @@ def plot_loss_surfaces(
         ax.set_ylabel("random sign")
         ax.set_zlabel("loss")
         ax.set_title(name)
+        ax.alt_text = _describe_surface(a, b, loss)
     fig.suptitle(title)
     add_caption(fig, caption)
     return fig

@@ -478,3 +478,99 @@ def test_the_package_never_sets_a_background_without_a_text_colour():
     for path in Path(fh.__file__).parent.rglob("*.py"):
         for style in re.findall(r"[\"']([^\"']*background[^\"']*)[\"']", path.read_text()):
             assert "color:" in style.replace("background:", ""), (path.name, style)
+
+
+# --- alt text, read from what is drawn, and show_figure ---------------------------------------
+
+
+def test_alt_text_names_every_line_with_its_first_and_last_values():
+    fig = plots.plot_accuracy_vs_eps(
+        {"baseline": FGSM, "fgsm_at": DEFENDED}, pgd={"baseline": PGD}, ceiling=11.35
+    )
+    text = plots.alt_text(fig)
+    assert "baseline: FGSM: from 99 at 0 to 1 at 0.8" in text
+    assert "baseline: PGD: from 99 at 0 to 0 at 0.8" in text
+    assert "fgsm_at: from 98 at 0 to 10 at 0.8" in text
+    assert "x: eps (pixel units); y: accuracy (%)" in text
+    assert "ceiling 11.35%" in text
+    assert text.endswith(f"Caption: {plots.caption_of(fig)}")
+
+
+def test_alt_text_counts_a_grids_panels_and_reads_their_titles(tiny_batch):
+    x, y = tiny_batch
+    predictions = y.clone()
+    predictions[2] = (y[2] + 1) % 10
+    fig = plots.plot_digit_grid(x, y, predictions, rows=2, cols=4, title="Some digits")
+    text = plots.alt_text(fig)
+    assert text.startswith("Figure: Some digits. 8 image panels, titled: ")
+    assert f"label {int(y[0])}, pred {int(y[0])};" in text
+    assert f"label {int(y[2])}, pred {int(predictions[2])} (wrong)" in text
+    assert plots.WRONG_MARK not in text and "marked with a cross" in text  # read out in words
+    assert "Caption: Each digit with its true label and the model's prediction" in text
+
+
+def test_alt_text_gives_the_bars_values():
+    fig = plots.plot_leaderboard({"pgd_at": 88.25}, fh.robustness.LEADERBOARD)
+    text = plots.alt_text(fig)
+    assert "this run bars: pgd_at (this run) 88.2" in text
+    for row in fh.robustness.LEADERBOARD:
+        assert f"{row['defence']} {plots._fmt(row['autoattack'])}" in text
+    _, axes = plt.subplots(1, 4)
+    probs = torch.tensor([0.05] * 9 + [0.55])
+    plots.draw_attack_panels(
+        axes,
+        torch.zeros(1, 28, 28),
+        torch.zeros(1, 28, 28),
+        0.1,
+        probs,
+        probs.flip(0),
+        1,
+        perturbation_limit=0.3,
+    )
+    text = plots.alt_text(axes[0].figure)
+    assert "original bars: 0 0.05; 1 0.05;" in text and "9 0.55" in text  # vertical: heights
+    assert "adversarial (hatched) bars: 0 0.55; 1 0.05" in text
+
+
+def test_alt_text_describes_heatmaps_histograms_and_surfaces():
+    matrix = torch.diag(torch.full((10,), 50))
+    matrix[4, 9], matrix[7, 1] = 30, 12
+    text = plots.alt_text(plots.plot_flip_matrix(matrix))
+    assert "500 of 542 on the diagonal" in text
+    assert (
+        "largest cells off the diagonal: true class 4, predicted after attack 9: 30; "
+        "true class 7, predicted after attack 1: 12" in text
+    )
+    values = {"baseline": torch.tensor([1.0, 2.0, 3.0]), "robust": torch.tensor([4.0, 6.0])}
+    text = plots.alt_text(plots.plot_histograms(values, "L2 size", "sizes"))
+    assert "baseline: 3 values from 1 to 3, median 2" in text
+    assert "robust: 2 values from 4 to 6, median 5" in text
+    a = b = torch.linspace(-1, 1, 5)
+    loss = a[:, None] ** 2 + 0.1 * b[None, :] ** 2  # lowest at the images, rising along a
+    text = plots.alt_text(plots.plot_loss_surfaces({"m": (a, b, loss)}))
+    assert "loss surface from 0 at (0, 0) to 1.1 at (-1, -1)" in text
+    assert "0 at the images themselves; along sign(gradient) alone from 1 at -1 to 1 at 1" in text
+
+
+def test_show_figure_displays_png_with_alt_then_caption_saves_and_closes(tmp_path, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *o, **kw: shown.append((o, kw)))
+    fig = plots.plot_accuracy_vs_eps({"m": FGSM})
+    expected = plots.alt_text(fig)
+    plots.show_figure(fig, tmp_path / "figs", "curve")
+    (image, png), (markdown, _) = [(objs[0], kw) for objs, kw in shown]
+    assert isinstance(image, IPython.display.Image) and image.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png == {"metadata": {"image/png": {"alt": expected}}}
+    assert isinstance(markdown, IPython.display.Markdown)
+    assert markdown.data == f"*{plots.caption_of(fig)}*"
+    assert (tmp_path / "figs" / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plt.fignum_exists(fig.number)
+
+    shown.clear()
+    fig = plots.plot_accuracy_vs_eps({"m": FGSM}, caption=None)
+    plots.show_figure(fig, None, "unsaved", alt="A falling curve.")
+    ((objs, kw),) = shown  # no caption: nothing but the image
+    assert kw["metadata"]["image/png"]["alt"] == "A falling curve."
+    assert not list(tmp_path.glob("unsaved*"))
