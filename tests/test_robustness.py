@@ -114,3 +114,17 @@ def test_step_versus_search(trained_cnn, images):
     assert result["fgsm"] == pytest.approx(one_step, rel=1e-5)
     assert result["pgd"] >= result["fgsm"]  # the search starts where one step cannot reach
     assert result["ratio"] == pytest.approx(result["pgd"] / result["fgsm"])
+
+
+def test_leaderboard_holds_all_ten_entries_of_the_readme():
+    board = {row["defence"].split(" (")[0]: row for row in robustness.LEADERBOARD}
+    assert len(robustness.LEADERBOARD) == 10
+    assert board["Ding et al. 2020"]["autoattack"] == 91.40
+    assert board["Atzmon et al. 2019"]["autoattack"] == 90.85
+    assert board["Jang et al. 2019"]["autoattack"] == 87.99
+    assert board["Taghanaki et al. 2019"]["autoattack"] == 0.00
+    assert board["Taghanaki et al. 2019"]["model"] == "retrained"
+    for row in robustness.LEADERBOARD:
+        assert row["model"] in ("available", "retrained")
+        # two decimals on 10,000 images is a whole number of images: an interval exists
+        fh.stats.accuracy_interval(row["autoattack"], robustness.LEADERBOARD_IMAGES)
