@@ -290,3 +290,15 @@ def test_notebook_placeholder_stub_gets_a_hint(exercise, stub, capsys):
     ok, out = _check(exercise, stub, capsys)
     assert ok is False
     assert out.startswith("Incorrect: ") and "raised" not in out
+
+
+def test_chapter06_inputs_tell_the_wrong_answers_from_the_right_one():
+    """q2's report holds every label, so no listed mistake lands on the right answer by chance,
+    and q1's lowest figure is the one its check expects."""
+    broken_by = chapter06.q2.inputs()
+    assert set(broken_by) == set(chapter06.REPORT_COUNTS)
+    right = chapter06.report_accuracy_solution(broken_by)
+    assert right == pytest.approx(60.0)
+    for wrong in chapter06.q2.wrong_answers.values():
+        assert wrong.answer(broken_by) != pytest.approx(right, abs=0.01)
+    assert chapter06.reported_attack_solution(chapter06.q1.inputs()) == "square"
