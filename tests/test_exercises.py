@@ -356,3 +356,15 @@ def test_chapter02_own_fgsm_attack_fails_q1_on_a_model_in_train_mode(capsys):
     assert torch.equal(fgsm_attack(model, x, y, 0.1), fh.fgsm(model, x, y, 0.1))
     ok, out = _check(chapter02.q1, fgsm_attack, capsys)
     assert ok is False and "in train mode dropout" in out
+
+
+def test_chapter06_inputs_tell_the_wrong_answers_from_the_right_one():
+    """q2's report holds every label, so no listed mistake lands on the right answer by chance,
+    and q1's lowest figure is the one its check expects."""
+    broken_by = chapter06.q2.inputs()
+    assert set(broken_by) == set(chapter06.REPORT_COUNTS)
+    right = chapter06.report_accuracy_solution(broken_by)
+    assert right == pytest.approx(60.0)
+    for wrong in chapter06.q2.wrong_answers.values():
+        assert wrong.answer(broken_by) != pytest.approx(right, abs=0.01)
+    assert chapter06.reported_attack_solution(chapter06.q1.inputs()) == "square"

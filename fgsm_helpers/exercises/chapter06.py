@@ -47,24 +47,28 @@ def _check_reported_attack(answer: Any) -> Result:
         )
     if choice == "pgd":
         return incorrect(
-            "PGD is the strongest white-box attack here, but Square leaves fewer images standing; "
-            "report the lowest figure, and ask why a gradient-free attack beats PGD."
+            "PGD is the strongest white-box attack here, but another attack leaves fewer images "
+            "standing. Which one, and what does it mean that it uses no gradients?"
         )
     if choice in MASKED_MODEL:
         return incorrect(
-            f"{choice} leaves {MASKED_MODEL[choice]:.0f}%: another attack does better. The figure "
-            "to report is the lowest one."
+            f"{choice} leaves {MASKED_MODEL[choice]:.0f}%: another attack does better, so this "
+            "figure is not the tightest bound."
         )
     return incorrect(f"choose one of {sorted(MASKED_MODEL)}; got {answer!r}.")
 
 
+#: How many of q2's 50 images each label of AutoAttack's report gets: every label appears, and
+#: the misclassified ("clean") images make the common wrong answers differ from the right one.
+REPORT_COUNTS = {"clean": 3, "apgd-ce": 9, "apgd-t": 5, "fab-t": 2, "square": 1, None: 30}
+
+
 def report_inputs() -> list[str | None]:
-    """q2's inputs: a seeded AutoAttack report on 50 images, what broke each one (or None)."""
-    generator = torch.Generator().manual_seed(6)
-    labels = ["clean", "apgd-ce", "apgd-t", "fab-t", "square", None]
-    weights = torch.tensor([2.0, 10.0, 2.0, 1.0, 1.0, 34.0])
-    picks = torch.multinomial(weights, 50, replacement=True, generator=generator)
-    return [labels[i] for i in picks.tolist()]
+    """q2's inputs: an AutoAttack report on 50 images, what broke each one (or None), with
+    :data:`REPORT_COUNTS` of each label in a seeded order."""
+    labels = [label for label, count in REPORT_COUNTS.items() for _ in range(count)]
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(6))
+    return [labels[i] for i in order.tolist()]
 
 
 def report_accuracy_solution(broken_by: list[str | None]) -> float:
@@ -90,7 +94,16 @@ def _check_report_accuracy(answer: Any) -> Result:
         return incorrect(f"that is a count; as a percentage of the {len(broken_by)} images?")
     if close(value * 100, expected, 0.01):
         return incorrect("answer in percent (e.g. 68.0), not as a fraction.")
-    return incorrect("count the None entries (robust images) and divide by the number of images.")
+    correct_before = len(broken_by) - broken_by.count("clean")
+    if close(value, 100.0 * broken_by.count(None) / correct_before, 0.01):
+        return incorrect(
+            "that is out of the images classified correctly before the attack; robust accuracy "
+            f"is out of all {len(broken_by)} images (a misclassified image counts as broken)."
+        )
+    return incorrect(
+        "not the robust accuracy: which entries are the images that withstood every attack, and "
+        "out of how many images?"
+    )
 
 
 q1 = Exercise(
@@ -101,7 +114,10 @@ q1 = Exercise(
     attack's figure bounds its robustness, the one to report? Answer with its key.
     """,
     _check_reported_attack,
-    "A robustness figure is only as good as the strongest attack found: which is lowest?",
+    """
+    Each figure is an upper bound: the attack found no adversarial example for the images it
+    counts, which does not mean there is none. Which of the four bounds tells you the most?
+    """,
     reported_attack_solution,
     """
     min(accuracies, key=accuracies.get). Then look at which kind of attack won: a
@@ -109,11 +125,14 @@ q1 = Exercise(
     """,
     inputs=masking_inputs,
     wrong_answers={
-        "PGD, the strongest white-box attack": WrongAnswer("pgd", "Square leaves fewer"),
+        "PGD, the strongest white-box attack": WrongAnswer("pgd", "another attack leaves fewer"),
         "the highest figure": WrongAnswer(
             lambda accuracies: max(accuracies, key=accuracies.get), "another attack does better"
         ),
         "transfer": WrongAnswer("transfer", "another attack does better"),
+        "FGSM, the attack the model may have been trained against": WrongAnswer(
+            "fgsm", "another attack does better"
+        ),
     },
 )
 
@@ -125,7 +144,10 @@ q2 = Exercise(
     the image, or None (it withstood them all). What is the robust accuracy, in percent?
     """,
     _check_report_accuracy,
-    "Only the images no attack broke count: the None entries.",
+    """
+    Each entry says what happened to one image. Which label marks an image that is still
+    classified correctly after all four attacks, and out of how many images is the accuracy?
+    """,
     report_accuracy_solution,
     """
     fh.autoattack computes result.accuracy exactly this way; result.counts holds the
@@ -140,6 +162,12 @@ q2 = Exercise(
         "a count": WrongAnswer(lambda broken_by: broken_by.count(None), "that is a count"),
         "a fraction": WrongAnswer(
             lambda broken_by: broken_by.count(None) / len(broken_by), "not as a fraction"
+        ),
+        "out of the clean-correct images only": WrongAnswer(
+            lambda broken_by: (
+                100.0 * broken_by.count(None) / (len(broken_by) - broken_by.count("clean"))
+            ),
+            "out of all",
         ),
     },
 )

@@ -16,7 +16,9 @@ import time
 from ..data import load_mnist
 from ..evaluation import accuracy, autoattack
 from ..models import build_model
+from ..robustness import with_interval
 from ..runtime import get_device, set_seed
+from ..stats import accuracy_interval, distinguishable
 from ..training import train
 from ..zoo import EPS, VAL_IMAGES, recipe, train_arguments
 from .state import Study, load, run_command, study_parser
@@ -178,6 +180,93 @@ def run_study(
 def load_study(path=None) -> dict:
     """The committed ablation study (or the one at ``path``)."""
     return load("ablation", path)
+
+
+def _by_variant(study: dict) -> dict[str, dict]:
+    runs = {row["variant"]: row for row in study["runs"]}
+    if "defence" not in runs:
+        raise ValueError("the study has no run of the defence to compare the variants with")
+    return runs
+
+
+def ablation_rows(study: dict) -> list[dict]:
+    """One table row per run of an ablation study (:func:`load_study`): clean and AutoAttack
+    accuracy (percent), the latter's 95% Wilson interval on its images, the difference from
+    the defence, the epochs and where it was trained."""
+    reference = _by_variant(study)["defence"]
+    rows = []
+    for row in study["runs"]:
+        low, high = accuracy_interval(row["autoattack"], row["autoattack_images"])
+        rows.append(
+            {
+                "variant": row["change"],
+                "clean %": row["clean"],
+                "AutoAttack %": row["autoattack"],
+                "95% interval": f"{low:.1f}-{high:.1f}",
+                "vs defence": row["autoattack"] - reference["autoattack"],
+                "epochs": row["recipe"]["epochs"],
+                "trained on": row["train_device"],
+            }
+        )
+    return rows
+
+
+def compare_variants(study: dict) -> dict[str, list[dict]]:
+    """The variants of an ablation study whose AutoAttack figure is ``"below"`` or ``"above"``
+    the defence's with the 95% intervals apart, and those ``"not distinguishable"`` from it."""
+    runs = _by_variant(study)
+    reference = (runs["defence"]["autoattack"], runs["defence"]["autoattack_images"])
+    groups: dict[str, list[dict]] = {"below": [], "not distinguishable": [], "above": []}
+    for variant, row in runs.items():
+        if variant == "defence":
+            continue
+        measured = (row["autoattack"], row["autoattack_images"])
+        if not distinguishable(measured, reference):
+            groups["not distinguishable"].append(row)
+        else:
+            groups["below" if measured[0] < reference[0] else "above"].append(row)
+    return groups
+
+
+def describe_study(study: dict) -> str:
+    """What an ablation study shows, with 95% intervals: the defence's AutoAttack figure, and
+    each variant below it, above it, or not distinguishable from it (overlapping intervals)."""
+    runs = _by_variant(study)
+    reference = runs["defence"]
+    seeds = sorted({row["seed"] for row in study["runs"]})
+    groups = compare_variants(study)
+
+    def listed(rows):
+        return "; ".join(
+            f"{row['change']}, {with_interval(row['autoattack'], row['autoattack_images'])}"
+            for row in rows
+        )
+
+    lines = [
+        f"In the study the defence kept "
+        f"{with_interval(reference['autoattack'], reference['autoattack_images'])} under "
+        f"AutoAttack on the first {reference['autoattack_images']:,} test images "
+        f"({reference['clean']:.2f}% clean)."
+    ]
+    for group, words in (
+        ("below", "Below it, intervals apart"),
+        ("not distinguishable", "Not distinguishable from it"),
+        ("above", "Above it, intervals apart"),
+    ):
+        lines.append(f"{words}: {listed(groups[group]) or 'none'}.")
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+    if not groups["below"] and not groups["above"]:
+        lines.append(
+            f"The study ran with {seed_text}: on these images it cannot tell which ingredient "
+            "matters, only that none of the changes moved the figure by more than the "
+            "intervals allow."
+        )
+    else:
+        lines.append(
+            f"The study ran with {seed_text}: a difference between two runs, not yet a "
+            "property of the recipes, until other seeds repeat it."
+        )
+    return " ".join(lines)
 
 
 def main(argv=None, prog: str = "fgsm-series ablation") -> int:
