@@ -26,6 +26,7 @@ _SUBMODULES = (
     "evaluation",
     "exercises",
     "files",
+    "findings",
     "models",
     "paper",
     "plots",

@@ -265,3 +265,69 @@ def describe_rates(
     verdict = "a difference" if result["different"] else "no evidence of a difference"
     p_text = _p_value_text(result["p_value"], result["alpha"])
     return f"{first} against {second}: Fisher's exact test {p_text}, {verdict} at the {level} level"
+
+
+def with_interval(accuracy_percent: float, n: int, decimals: int | None = None) -> str:
+    """An accuracy in percent on ``n`` images with its 95% Wilson interval, for a sentence:
+    ``"87.87% (87.21-88.50)"`` (:func:`accuracy_interval`). ``decimals`` defaults to what shows
+    one image's worth on ``n`` images: 1 up to 1,000 images, 2 beyond.
+
+    >>> with_interval(90.0, 1000), with_interval(98.48, 10_000)
+    ('90.0% (88.0-91.7)', '98.48% (98.22-98.70)')
+    """
+    low, high = accuracy_interval(accuracy_percent, n)
+    if decimals is None:
+        decimals = 1 if n <= 1000 else 2
+    return (
+        f"{_percent(accuracy_percent, decimals)}% "
+        f"({_percent(low, decimals)}-{_percent(high, decimals)})"
+    )
+
+
+def count_words(k: int, n: int, unit: str, plural: str | None = None) -> str:
+    """``k`` of ``n`` counted things in words, as a person writes them: "all 5 seeds", "both
+    seeds", "neither seed", "the one seed", "none of the 5 seeds", "3 of the 5 seeds"
+    (``plural`` defaults to ``unit + "s"``).
+
+    >>> count_words(8, 8, "digit"), count_words(0, 2, "seed"), count_words(3, 5, "eps", "eps")
+    ('all 8 digits', 'neither seed', '3 of the 5 eps')
+    """
+    k, n = _check_counts(k, n, "k", "n")
+    if not isinstance(unit, str) or not unit.strip():
+        raise ValueError(f"unit must name what was counted, e.g. 'seed', got {unit!r}")
+    plural = plural or unit + "s"
+    if n == 1:
+        return f"the one {unit}" if k == 1 else f"none of 1 {unit}"
+    if n == 2 and k in (0, 2):
+        return f"both {plural}" if k == 2 else f"neither {unit}"
+    if k == n:
+        return f"all {n:,} {plural}"
+    if k == 0:
+        return f"none of the {n:,} {plural}"
+    return f"{k:,} of the {n:,} {plural}"
+
+
+def describe_count(k: int, n: int, unit: str = "seed", plural: str | None = None) -> str:
+    """A rate over a few runs in words with its 95% Wilson interval: ``"all 5 seeds (95%
+    interval of the rate: 57-100%)"`` (:func:`count_words`, :func:`wilson_interval`).
+
+    >>> describe_count(4, 5)
+    '4 of the 5 seeds (95% interval of the rate: 38-96%)'
+    """
+    low, high = wilson_interval(k, n)
+    return f"{count_words(k, n, unit, plural)} (95% interval of the rate: {low:.0f}-{high:.0f}%)"
+
+
+def widest_half_interval(accuracies, n: int, confidence: float = 0.95) -> float:
+    """The largest distance (points) from any of ``accuracies`` (percent, each on ``n`` images)
+    to an end of its Wilson interval: how far apart two of them may be by chance, at most, for
+    a table's caption ("each within ±4.4 points").
+
+    >>> round(widest_half_interval([50.0, 90.0], 500), 1)
+    4.4
+    """
+    widest = 0.0
+    for value in accuracies:
+        low, high = accuracy_interval(value, n, confidence)
+        widest = max(widest, value - low, high - value)
+    return widest

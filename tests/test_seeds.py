@@ -109,7 +109,62 @@ def test_verdicts_are_described_as_holding_failing_or_flipping():
 
     assert seeds.describe_verdict(verdict(5)) == "c: true for all 5 seeds"
     assert seeds.describe_verdict(verdict(0)) == "c: false for all 5 seeds"
-    assert seeds.describe_verdict(verdict(3)) == "c: flips with the seed (true for 3 of 5 seeds)"
+    assert seeds.describe_verdict(verdict(3)) == (
+        "c: flips with the seed, true for 3 of the 5 seeds (95% interval of the rate: 23-88%)"
+    )
+
+
+def test_verdicts_are_grouped_and_an_empty_group_is_not_said():
+    def verdict(claim, holds):
+        return {"claim": claim, "holds": holds, "n": 5, "every_seed": holds == 5}
+
+    text = seeds.describe_verdicts([verdict("a", 5), verdict("b", 3)])
+    assert text.startswith("**Held in all 5 seeds of this study** (one processor; no failure in 5")
+    assert "up to 43%" in text and "- a: true for all 5 seeds" in text
+    assert "**Flips with the seed**" in text and "- b: flips with the seed" in text
+    assert "False in" not in text
+    only_false = seeds.describe_verdicts([verdict("c", 0)])
+    assert only_false.startswith("**False in all 5 seeds**") and "Held in" not in only_false
+    two = seeds.describe_verdicts([{"claim": "d", "holds": 2, "n": 2, "every_seed": True}])
+    assert two.startswith("**Held in both seeds of this study**")
+    with pytest.raises(ValueError, match="no verdicts"):
+        seeds.describe_verdicts([])
+
+
+def test_summary_table_holds_every_eps_and_both_papers_columns():
+    study = seeds.load_study()
+    rows, columns, caption = seeds.summary_table(study)
+    assert [row["eps"] for row in rows] == list(seeds.EPS_LIST)
+    assert columns[0] == "eps" and {"paper CNN", "paper AT", "AT, normalized"} <= set(columns)
+    assert rows[0]["paper CNN"] == 98.88 and rows[0]["paper AT"] == ""
+    assert " ± " in rows[3]["CNN, pixel"] and "–" in rows[3]["CNN, pixel"]
+    assert caption.startswith(f"Tables 1-2 over {len(study['seeds'])} seeds (eps 0 = clean)")
+
+
+@pytest.mark.parametrize(
+    ("by_cpu", "lead", "counted"),
+    [
+        ({"A": (0, 5)}, "**Where one run of the paper's defence lands.**", "none of the 5 seeds"),
+        ({"A": (2, 2)}, "**Every run of the paper's defence here defeated FGSM.**", "both seeds"),
+        (
+            {"A": (2, 2), "B": (0, 5)},
+            "**One run of the paper's defence can land on either side.**",
+            "both seeds on A; none of the 5 seeds on B",
+        ),
+    ],
+)
+def test_defence_outcomes_are_said_for_the_case_they_are(by_cpu, lead, counted):
+    outcomes = {
+        "defeats": sum(k for k, _ in by_cpu.values()),
+        "n": sum(n for _, n in by_cpu.values()),
+        "by_cpu": by_cpu,
+    }
+    text = seeds.describe_defence_outcomes(outcomes)
+    assert text.startswith(lead) and counted in text
+    assert "95% interval of the rate" in text
+    assert ("Fisher's exact test" in text) == (len(by_cpu) == 2)
+    words = text.split(" Between the two kinds of CPU")[0]  # rates compared as "k of n"
+    assert " 2 of 2 " not in words and "(s)" not in text
 
 
 def test_protocol_gaps_are_mean_absolute_differences_from_the_paper():
@@ -284,6 +339,6 @@ def test_defence_outcomes_count_rising_curves_per_cpu(tmp_path):
     band = seeds.seed_bands([path])["fgsm_at", "pixel", 0.2]
     assert (band["n"], band["low"], band["high"]) == (2, 97.5, 99.0)
     text = seeds.describe_defence_outcomes(outcomes)
-    assert "1 of 1 seed on AMD EPYC (avx2)" in text and "none of 1 seed on Intel Xeon" in text
+    assert "the one seed on AMD EPYC (avx2)" in text and "none of 1 seed on Intel Xeon" in text
     assert "Fisher's exact test p = 1" in text and "(s)" not in text
     assert band["cpus"] == ["AMD EPYC (avx2)", "Intel Xeon"]

@@ -20,11 +20,15 @@ from fgsm_helpers.stats import (
     _p_value_text,
     accuracy_interval,
     compare_rates,
+    count_words,
+    describe_count,
     describe_difference,
     describe_rates,
     distinguishable,
     fisher_exact,
+    widest_half_interval,
     wilson_interval,
+    with_interval,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -297,6 +301,62 @@ def test_p_value_is_never_rounded_onto_the_other_side_of_alpha():
 # Bad inputs -------------------------------------------------------------------------------------
 
 
+# Sentences: an accuracy with its interval, a count in words ---------------------------------------
+
+
+def test_with_interval_is_the_accuracy_and_its_wilson_interval():
+    assert with_interval(90.0, 1000) == "90.0% (88.0-91.7)"
+    low, high = accuracy_interval(98.48, 10000)
+    assert with_interval(98.48, 10000, decimals=2) == f"98.48% ({low:.2f}-{high:.2f})"
+    assert with_interval(0.0, 500) == "0.0% (0.0-0.8)"
+    with pytest.raises(ValueError, match="not a whole number"):
+        with_interval(97.53, 1000)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "words"),
+    [
+        (8, 8, "all 8 digits"),
+        (0, 8, "none of the 8 digits"),
+        (3, 8, "3 of the 8 digits"),
+        (2, 2, "both digits"),
+        (0, 2, "neither digit"),
+        (1, 2, "1 of the 2 digits"),
+        (1, 1, "the one digit"),
+        (0, 1, "none of 1 digit"),
+        (1000, 1000, "all 1,000 digits"),
+    ],
+)
+def test_count_words_reads_as_a_person_writes(k, n, words):
+    assert count_words(k, n, "digit") == words
+    assert "(s)" not in words and f"{n} of these {n}" not in words
+
+
+def test_count_words_takes_an_irregular_plural():
+    assert count_words(3, 5, "eps", "eps") == "3 of the 5 eps"
+
+
+def test_describe_count_gives_the_interval_of_the_rate():
+    low, high = wilson_interval(4, 5)
+    assert describe_count(4, 5) == (
+        f"4 of the 5 seeds (95% interval of the rate: {low:.0f}-{high:.0f}%)"
+    )
+    assert describe_count(5, 5).startswith("all 5 seeds (95% interval of the rate: 57-100%")
+    assert describe_count(0, 5, "run").startswith(
+        "none of the 5 runs (95% interval of the rate: 0-"
+    )
+
+
+def test_widest_half_interval_is_the_largest_distance_to_an_end():
+    values = [50.0, 90.0, 100.0]
+    expected = max(
+        max(v - accuracy_interval(v, 500)[0], accuracy_interval(v, 500)[1] - v) for v in values
+    )
+    assert widest_half_interval(values, 500) == pytest.approx(expected)
+    assert widest_half_interval([50.0], 500) > widest_half_interval([90.0], 500)
+    assert widest_half_interval([], 500) == 0.0
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -326,6 +386,8 @@ def test_p_value_is_never_rounded_onto_the_other_side_of_alpha():
         (lambda: compare_rates(2, 5, 0, 5, alpha=5), r"alpha .* \(0\.05 for the 5% level\)"),
         (lambda: compare_rates(2, 5, 0, 5, alpha=0), r"alpha must be strictly between"),
         (lambda: describe_rates(2, 5, 0, 5, unit=""), r"unit must name what was counted"),
+        (lambda: count_words(6, 5, "seed"), r"k must be between 0 and n=5, got 6"),
+        (lambda: count_words(1, 5, " "), r"unit must name what was counted"),
     ],
 )
 def test_bad_inputs_say_what_is_expected(call, message):

@@ -50,9 +50,13 @@ def _reference_losses(
     return clean, adversarial
 
 
-def _loss_mistake(value: float, clean: float, adversarial: float, eps_units_loss: float) -> str:
+def _loss_mistake(
+    value: float, clean: float, adversarial: float, eps_units_loss: float, predicted_loss: float
+) -> str:
     """The name of a common mistake whose loss equals ``value``, or a general hint."""
     known = {
+        "your FGSM images attack the model's predictions; the paper's attack uses the true "
+        "labels y.": predicted_loss,
         "you returned only the FGSM loss; the paper's loss is half clean, half FGSM.": adversarial,
         "you returned only the clean loss; add the loss on the FGSM images.": clean,
         "you added the two losses; weight each by 0.5 so they count equally.": clean + adversarial,
@@ -84,12 +88,14 @@ def _check_adversarial_loss(answer: Any) -> Result:
     value = loss.item()
     if not close(value, expected.item(), 1e-4):
         _, normalized_adv = _reference_losses(model, x, y, eps * MNIST_STD)
+        predicted = _loss_attacking_the_predictions(model, x, y, eps).item()
         return incorrect(
             _loss_mistake(
                 value,
                 clean.item(),
                 adversarial.item(),
                 (0.5 * clean + 0.5 * normalized_adv).item(),
+                predicted,
             )
         )
     if not loss.requires_grad:
@@ -231,6 +237,11 @@ def _loss_eps_in_normalized_units(model, x, y, eps):
     return 0.5 * F.cross_entropy(model(x), y) + 0.5 * F.cross_entropy(model(x_adv), y)
 
 
+def _loss_attacking_the_predictions(model, x, y, eps):
+    x_adv = fgsm(model, x, None, eps)  # no labels: fh.fgsm attacks the model's predictions
+    return 0.5 * F.cross_entropy(model(x), y) + 0.5 * F.cross_entropy(model(x_adv), y)
+
+
 def _loss_as_a_float(model, x, y, eps):
     return adversarial_loss_solution(model, x, y, eps).item()
 
@@ -299,9 +310,10 @@ q1 = Exercise(
     """,
     _check_adversarial_loss,
     """
-    Two cross-entropy losses with the true labels: one on the clean images, one on their FGSM
-    versions, made with fh.fgsm against this model at this eps. How do you weight two losses
-    so that they count equally? Keep the result a tensor, with its graph.
+    The loss needs two batches of images: the ones you were given, and a second batch that
+    chapter 02 taught you to make. Which loss did chapter 01 train with, and which labels
+    does it compare against? The question says how the two losses combine. Whatever you
+    return must still let the optimizer call .backward() on it.
     """,
     adversarial_loss_solution,
     """
@@ -315,6 +327,9 @@ q1 = Exercise(
         "the clean loss only": WrongAnswer(_loss_clean_only, "only the clean loss"),
         "the two losses summed": WrongAnswer(_loss_summed, "added the two losses"),
         "eps in normalized units": WrongAnswer(_loss_eps_in_normalized_units, "pixel units"),
+        "FGSM against the predictions": WrongAnswer(
+            _loss_attacking_the_predictions, "the true labels y"
+        ),
         "a float, not a tensor": WrongAnswer(_loss_as_a_float, "one-number loss tensor"),
         "computed under no_grad": WrongAnswer(_loss_without_a_graph, "no gradient"),
     },

@@ -1,5 +1,5 @@
 """Chapter 04, results beside the paper's, and PGD: one PGD step, the accuracy ceiling of a
-flat-gray attack, and the ceiling of the images chapter 04's curves are drawn on."""
+flat-gray attack, and the ceiling a figure drawn on other test images would need."""
 
 from __future__ import annotations
 
@@ -48,10 +48,23 @@ def pgd_step_solution(
     return x_next.clamp(0, 1)  # and into the valid pixel range
 
 
-def _pgd_step_reference(model, x, x_adv, y, eps, alpha, *, project=True, clamp=True, at_x=False):
+def _pgd_step_reference(
+    model,
+    x,
+    x_adv,
+    y,
+    eps,
+    alpha,
+    *,
+    project=True,
+    clamp=True,
+    at_x=False,
+    sign=True,
+    start_at_x=False,
+):
     point = (x if at_x else x_adv).clone().requires_grad_(True)
     (gradient,) = torch.autograd.grad(F.cross_entropy(model(point), y), point)
-    x_next = x_adv + alpha * gradient.sign()
+    x_next = (x if start_at_x else x_adv) + alpha * (gradient.sign() if sign else gradient)
     if project:
         x_next = x + (x_next - x).clamp(-eps, eps)
     return x_next.clamp(0, 1) if clamp else x_next
@@ -99,6 +112,24 @@ def _check_pgd_step(answer: Any) -> Result:
             )
         if torch.allclose(out, _pgd_step_reference(model, x, x_adv, y, eps, -alpha), atol=1e-5):
             return incorrect("you stepped down the loss: add alpha * sign(gradient) to climb it.")
+        if torch.allclose(out, _pgd_step_reference(model, x, x_adv, y, eps, eps), atol=1e-5):
+            return incorrect(
+                "you stepped by eps; a PGD step moves by alpha (smaller than eps), and the "
+                "projection keeps the sum of the steps within eps."
+            )
+        if torch.allclose(
+            out, _pgd_step_reference(model, x, x_adv, y, eps, alpha, sign=False), atol=1e-5
+        ):
+            return incorrect(
+                "you stepped along the raw gradient; L-infinity PGD steps along its sign, so "
+                "that every pixel moves by alpha."
+            )
+        if torch.allclose(
+            out, _pgd_step_reference(model, x, x_adv, y, eps, alpha, start_at_x=True), atol=1e-5
+        ):
+            return incorrect(
+                "you stepped from x; each PGD step starts where the last one ended, at x_adv."
+            )
         return incorrect(
             f"your step differs from x_adv + alpha * sign(gradient at x_adv), projected into the "
             f"eps ball around x and clamped to [0, 1] (eps = {eps}, alpha = {alpha})."
@@ -135,6 +166,16 @@ def _check_ceiling(answer: Any) -> Result:
             continue
         if close(number * 100, expected, 1e-4):
             return incorrect("return a percentage (11.35), not a fraction (0.1135).")
+        if close(number, expected * len(y) / 100, 1e-6) and len(y) > 1:
+            return incorrect(
+                f"on {description} you returned how many images the most common class holds; "
+                "the ceiling is that count as a percentage of all the labels."
+            )
+        if close(number, MNIST_TEST_CEILING, 1e-6):
+            return incorrect(
+                f"{MNIST_TEST_CEILING}% is the ceiling of MNIST's 10,000 test labels; compute "
+                "the ceiling of the labels y you are given."
+            )
         ones = 100.0 * (y == 1).float().mean().item()
         if close(number, ones, 1e-4) and not close(ones, expected, 1e-6):
             return incorrect(
@@ -148,41 +189,59 @@ def _check_ceiling(answer: Any) -> Result:
     )
 
 
-FIRST_500_CEILING = 13.4  # 67 of the first 500 MNIST test labels are 1 (tests/test_exercises.py)
+#: The ceiling (percent) of all 10,000 MNIST test labels: 1,135 of them are 1s.
+MNIST_TEST_CEILING = 11.35
+#: The ceiling of the images chapter 04's PGD curves are drawn on (the first 500 test images):
+#: 67 of them are 1s. The chapter prints it, so it is a wrong answer to q3.
+FIRST_500_CEILING = 13.4
+#: q3's answer: the ceiling of MNIST's test images 500 to 999, where the most common digit is 3
+#: (62 of 500), not 1 (59). Checked on real MNIST by tests/test_exercises.py.
+NEXT_500_CEILING = 12.4
+NEXT_500 = slice(500, 1000)
+#: The share of 1s among test images 500 to 999 (59 of 500): what counting the 1s gives.
+ONES_IN_NEXT_500 = 11.8
 
-#: The ceilings (percent) of slices of MNIST's test labels taken instead of y_test[:500], by the
-#: images they hold: each (slice, ceiling), checked on real MNIST by tests/test_exercises.py.
+#: The ceilings (percent) of slices of MNIST's test labels taken instead of y_test[500:1000], by
+#: the images they hold: each (slice, ceiling), checked on real MNIST by tests/test_exercises.py.
 WRONG_SLICE_CEILINGS = {
-    "all 10,000 test images": (slice(None), 11.35),
-    "the first 50 test images (PGD_IMAGES in the quick configuration)": (slice(None, 50), 18.0),
-    "the first 100 test images (the chapter's PGD check)": (slice(None, 100), 15.0),
+    "all 10,000 test images": (slice(None), MNIST_TEST_CEILING),
+    "the first 500 test images (the chapter's PGD curves)": (slice(None, 500), FIRST_500_CEILING),
     "the first 1,000 test images": (slice(None, 1000), 12.6),
+    "every test image from the 501st on": (slice(500, None), 11.242105263157894),
     "the last 500 test images": (slice(-500, None), 12.0),
 }
 
 
-def first_500_ceiling_solution(y_test: torch.Tensor) -> float:
-    """The ceiling on the images chapter 04's PGD curves are drawn on."""
-    return fh.accuracy_ceiling(y_test[:500])  # 13.4
+def next_500_ceiling_solution(y_test: torch.Tensor) -> float:
+    """The ceiling a figure drawn on MNIST's test images 500 to 999 would need."""
+    return fh.accuracy_ceiling(y_test[500:1000])  # the labels of those 500 images only
 
 
-def _check_first_500(answer: Any) -> Result:
+def _check_next_500(answer: Any) -> Result:
     value, problem = number_or_message(answer, "a percentage")
     if problem:
         return problem
-    if close(value, FIRST_500_CEILING, 0.01):
+    if close(value, NEXT_500_CEILING, 0.01):
         return correct(
-            "67 of the first 500 test digits are 1s: 13.4%, not 11.35%. A ceiling belongs to the "
-            "images it is drawn over."
+            "among test images 500 to 999 the most common digit is 3 (62 of 500): 12.4%. Not "
+            "11.35% (all 10,000 images) nor 13.4% (the first 500, the chapter's): a ceiling "
+            "belongs to the images it is drawn over."
         )
     for images, (_, ceiling) in WRONG_SLICE_CEILINGS.items():
         if close(value, ceiling, 0.01):
             return incorrect(
-                f"{ceiling:g}% is the ceiling of {images}; compute it on y_test[:500]."
+                f"{ceiling:g}% is the ceiling of {images}; take the labels [500:1000]."
             )
-    if close(value * 100, FIRST_500_CEILING, 0.01):
+    if close(value, ONES_IN_NEXT_500, 0.01):
+        return incorrect(
+            "that is the share of 1s; among these 500 images another digit is more common."
+        )
+    if close(value * 100, NEXT_500_CEILING, 0.01):
         return incorrect("return a percentage, not a fraction.")
-    return incorrect("count the most common label among y_test[:500] and divide by 500.")
+    return incorrect(
+        "count the most common label among the 500 labels [500:1000] of MNIST's test set, as "
+        "a percentage of 500."
+    )
 
 
 # -------------------------------------------------- the wrong answers the checks must reject
@@ -212,12 +271,30 @@ def _pgd_step_down_the_loss(model, x, x_adv, y, eps, alpha):
     return (x + (x_next - x).clamp(-eps, eps)).clamp(0, 1)
 
 
+def _pgd_step_of_size_eps(model, x, x_adv, y, eps, alpha):
+    return pgd_step_solution(model, x, x_adv, y, eps, eps)
+
+
+def _pgd_step_along_the_raw_gradient(model, x, x_adv, y, eps, alpha):
+    x_next = x_adv + alpha * input_gradient(model, x_adv, y)
+    return (x + (x_next - x).clamp(-eps, eps)).clamp(0, 1)
+
+
+def _pgd_step_from_x(model, x, x_adv, y, eps, alpha):
+    x_next = x + alpha * input_gradient(model, x_adv, y).sign()
+    return (x + (x_next - x).clamp(-eps, eps)).clamp(0, 1)
+
+
 def _ceiling_as_a_fraction(y):
     return torch.bincount(y, minlength=10).max().item() / len(y)
 
 
 def _ceiling_of_the_ones(y):
     return 100.0 * (y == 1).float().mean().item()
+
+
+def _ceiling_as_a_count(y):
+    return torch.bincount(y, minlength=10).max().item()
 
 
 q1 = Exercise(
@@ -248,6 +325,9 @@ q1 = Exercise(
         "no clamping": WrongAnswer(_pgd_step_without_clamping, "clamp to [0, 1]"),
         "the gradient at x": WrongAnswer(_pgd_step_with_the_gradient_at_x, "gradient at x"),
         "down the loss": WrongAnswer(_pgd_step_down_the_loss, "stepped down the loss"),
+        "a step of eps": WrongAnswer(_pgd_step_of_size_eps, "you stepped by eps"),
+        "the raw gradient": WrongAnswer(_pgd_step_along_the_raw_gradient, "raw gradient"),
+        "a step from x": WrongAnswer(_pgd_step_from_x, "you stepped from x"),
         "returns x_adv (the placeholder)": WrongAnswer(
             lambda model, x, x_adv, y, eps, alpha: x_adv.clone(), "your step differs"
         ),
@@ -270,22 +350,27 @@ q2 = Exercise(
         "a fraction": WrongAnswer(_ceiling_as_a_fraction, "percentage"),
         "the share of 1s": WrongAnswer(_ceiling_of_the_ones, "*most common* class"),
         "one in ten": WrongAnswer(lambda y: 10.0, "the ceiling is"),
+        "a count, not a percentage": WrongAnswer(_ceiling_as_a_count, "how many images"),
+        "MNIST's 11.35% for any labels": WrongAnswer(
+            lambda y: MNIST_TEST_CEILING, "compute the ceiling of the labels y"
+        ),
     },
 )
 
 q3 = Exercise(
     "chapter04.q3",
     """
-    Chapter 04's FGSM-vs-PGD curves are drawn on the first 500 test images. What is the
-    ceiling for those 500 images (percent)? Use your `ceiling` on `y_test[:500]`.
+    Chapter 04 drew its FGSM-vs-PGD curves on the first test images and drew their ceiling.
+    Had it drawn them on MNIST's test images 500 to 999 instead, what ceiling (percent) would
+    belong on that figure? All 10,000 test labels, in order: fh.load_mnist("test", DATA_DIR)[1].
     """,
-    _check_first_500,
-    "The curves use the first 500 test images only, so only their labels count: which digit is "
-    "most common among those 500, and what share of them is it?",
-    first_500_ceiling_solution,
+    _check_next_500,
+    "Only the labels of the images a curve is measured on count. Take those 500 labels, and "
+    "ask which digit is most common among them (it need not be the one most common overall).",
+    next_500_ceiling_solution,
     """
-    A line drawn at 11.35% over curves measured on these 500 images would be the wrong
-    ceiling for them.
+    A ceiling drawn at 11.35% (all 10,000 images) or copied from another figure would be wrong
+    for curves measured on these 500 images.
     """,
     wrong_answers={
         **{
@@ -294,8 +379,11 @@ q3 = Exercise(
             )
             for images, (labels, _) in WRONG_SLICE_CEILINGS.items()
         },
+        "the share of 1s": WrongAnswer(
+            lambda y_test: 100.0 * (y_test[NEXT_500] == 1).float().mean().item(), "share of 1s"
+        ),
         "a fraction": WrongAnswer(
-            lambda y_test: accuracy_ceiling(y_test[:500]) / 100, "percentage"
+            lambda y_test: accuracy_ceiling(y_test[NEXT_500]) / 100, "percentage"
         ),
     },
 )

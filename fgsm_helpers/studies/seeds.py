@@ -29,7 +29,7 @@ from .. import paper
 from ..data import load_mnist
 from ..evaluation import robustness_curve
 from ..runtime import describe_machine, get_device
-from ..stats import describe_rates
+from ..stats import count_words, describe_count, describe_rates, wilson_interval
 from ..zoo import get
 from .state import DATA_DIR, Study, check_seeds, load, run_command, study_parser
 
@@ -347,17 +347,81 @@ def verdicts(study: dict) -> list[dict]:
 
 def describe_verdict(verdict: dict) -> str:
     """One line on a verdict of :func:`verdicts`: whether it holds for every seed, for none, or
-    flips with the seed.
+    flips with the seed (then with the 95% Wilson interval of the rate it holds at).
 
     >>> describe_verdict({"claim": "AT helps", "holds": 3, "n": 5, "every_seed": False})
-    'AT helps: flips with the seed (true for 3 of 5 seeds)'
+    'AT helps: flips with the seed, true for 3 of the 5 seeds (95% interval of the rate: 23-88%)'
     """
     holds, n = verdict["holds"], verdict["n"]
     if holds == n:
-        return f"{verdict['claim']}: true for all {n} seeds"
+        return f"{verdict['claim']}: true for {count_words(n, n, 'seed')}"
     if holds == 0:
-        return f"{verdict['claim']}: false for all {n} seeds"
-    return f"{verdict['claim']}: flips with the seed (true for {holds} of {n} seeds)"
+        return f"{verdict['claim']}: false for {count_words(n, n, 'seed')}"
+    return f"{verdict['claim']}: flips with the seed, true for {describe_count(holds, n)}"
+
+
+def describe_verdicts(found: list[dict]) -> str:
+    """Chapter 04's account of the seed study's :func:`verdicts`, as Markdown: the claims that
+    held in every seed, those that failed in every seed, and those that flip with the seed,
+    each group said only when it has a claim, with what "every seed" of a few can show."""
+    if not found:
+        raise ValueError("no verdicts to describe")
+    n = found[0]["n"]
+    _, bound = wilson_interval(0, n)  # no failure in n runs: how rare is rare?
+    groups = (
+        (
+            [v for v in found if v["holds"] == n],
+            f"**Held in {count_words(n, n, 'seed')} of this study** (one processor; no failure "
+            f"in {n} runs still allows a failure rate of up to {bound:.0f}%, the 95% Wilson bound, "
+            "so these are findings about this recipe on this machine, not laws):",
+        ),
+        (
+            [v for v in found if v["holds"] == 0],
+            f"**False in {count_words(n, n, 'seed')}** (its opposite held, within the same "
+            "limits):",
+        ),
+        (
+            [v for v in found if 0 < v["holds"] < n],
+            "**Flips with the seed** (no conclusion either way):",
+        ),
+    )
+    return "\n\n".join(
+        heading + "\n\n" + "\n".join(f"- {describe_verdict(v)}" for v in group)
+        for group, heading in groups
+        if group
+    )
+
+
+def summary_table(study: dict) -> tuple[list[dict], list[str], str]:
+    """Chapter 04's table of the study beside the paper: ``(rows, columns, caption)`` for
+    ``fh.plots.comparison_table_html``. One row per eps (0 = clean), each of our columns
+    "mean ± sample std (min–max)" over the seeds (accuracy %), beside the paper's columns."""
+    stats = {(r["model"], r["units"], r["eps"]): r for r in summarize(study)}
+
+    def spread(model: str, units: str, eps: float) -> str:
+        s = stats[model, units, eps]
+        std = "–" if s["std"] is None else f"{s['std']:.1f}"  # one seed has no spread
+        return f"{s['mean']:.1f} ± {std} ({s['min']:.1f}–{s['max']:.1f})"
+
+    rows = []
+    for eps in EPS_LIST:
+        row = {
+            "eps": eps,
+            "paper CNN": paper.TABLE2_BASELINE.get(eps, paper.TABLE1_CLEAN_ACCURACY),
+        }
+        row.update({f"CNN, {units}": spread("baseline", units, eps) for units in PROTOCOLS})
+        row["paper AT"] = paper.TABLE2_ADVERSARIAL.get(eps, "")
+        row.update({f"AT, {units}": spread(name, units, eps) for units, name in PROTOCOLS.items()})
+        rows.append(row)
+    columns = ["eps", "paper CNN", "CNN, pixel", "CNN, normalized", "paper AT", "AT, pixel"]
+    columns.append("AT, normalized")
+    config = study["configuration"]
+    caption = (
+        f"Tables 1-2 over {_seeds(len(study['seeds']))} (eps 0 = clean): accuracy %, mean ± "
+        f"sample std (min–max); {config['train_images']:,} training and "
+        f"{config['test_images']:,} test images"
+    )
+    return rows, columns, caption
 
 
 def format_summary(study: dict) -> str:
@@ -445,23 +509,35 @@ def defence_outcomes(paths=None) -> dict:
 def describe_defence_outcomes(outcomes: dict | None = None) -> str:
     """Chapter 04's paragraph on where one run of the paper's defence lands, rendered from the
     committed seed studies (:func:`defence_outcomes`): on each kind of CPU, in how many seeds
-    ``fgsm_at``'s FGSM accuracy rose with eps, and, with two kinds, whether the rates differ
+    FGSM at eps 0.3 left ``fgsm_at`` within :data:`DEFEATS_WITHIN` points of its clean
+    accuracy, with the 95% interval of the rate, and, with two kinds, whether the rates differ
     (Fisher's exact test, :func:`fgsm_helpers.stats.describe_rates`)."""
     outcomes = outcomes or defence_outcomes()
     by_cpu = sorted(outcomes["by_cpu"].items())
-    counts = "; ".join(
-        f"{'none' if k == 0 else 'all' if k == n > 2 else k} of {_seeds(n)} on {cpu}"
-        for cpu, (k, n) in by_cpu
-    )
+    defeats, n = outcomes["defeats"], outcomes["n"]
+    counts = "; ".join(f"{count_words(k, m, 'seed')} on {cpu}" for cpu, (k, m) in by_cpu)
     kinds = "1 kind of CPU" if len(by_cpu) == 1 else f"{len(by_cpu)} kinds of CPU"
+    defeated = (
+        f"FGSM at eps 0.3 (pixel units) left `fgsm_at` within {DEFEATS_WITHIN:g} points of its "
+        "clean accuracy"
+    )
+    meaning = (
+        "FGSM no longer hurts such a model: it has learned to defeat FGSM's single step rather "
+        "than to resist attacks (chapter 05's catastrophic overfitting)."
+    )
+    if 0 < defeats < n:
+        lead = "**One run of the paper's defence can land on either side.**"
+    elif defeats == 0:
+        lead = "**Where one run of the paper's defence lands.**"
+    else:
+        lead = "**Every run of the paper's defence here defeated FGSM.**"
     text = (
-        "**One run of the paper's defence can land on either side.** In some runs FGSM at eps 0.3 "
-        f"(pixel units) leaves `fgsm_at` within {DEFEATS_WITHIN:g} points of its clean accuracy, "
-        "its FGSM curve even rising with eps at first: the model has learned to defeat FGSM's "
-        "single step rather than to resist attacks (chapter 05's catastrophic overfitting). "
-        f"Over the committed seed studies ({_seeds(outcomes['n'])} on {kinds}) that happened in "
-        f"{counts}. The seed study above ran on one processor, so its verdicts about `fgsm_at`'s "
-        "FGSM curve describe that processor's seeds, not the recipe."
+        f"{lead} Over the committed seed studies ({_seeds(n)} on {kinds}), {defeated} in "
+        f"{describe_count(defeats, n)}: {counts}. {meaning}"
+    )
+    text += (
+        " The seed study above ran on one processor, so its verdicts about `fgsm_at`'s FGSM "
+        "curve describe that processor's seeds, not the recipe."
     )
     if len(by_cpu) == 2:
         (_, (k1, n1)), (_, (k2, n2)) = by_cpu
