@@ -489,7 +489,8 @@ def torchattacks_pgd_accuracy(
     except ImportError:
         return None
     attack = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=True)
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+    on_cpu = x.device.type == "cpu"
+    with torch.random.fork_rng(devices=[] if on_cpu else [x.device], device_type=x.device.type):
         torch.manual_seed(seed)  # torchattacks draws its random start from the global stream
         x_adv = torch.cat(
             [
