@@ -189,6 +189,10 @@ CASES = {
     "recovered in the last epoch": _history([70.0, 20.0, 80.0, 10.0, 85.0], kept=5),
     "kept between": _history([70.0, 20.0, 80.0, 10.0, 60.0], kept=3),
     "collapse in epoch 1 only": _history([0.1, 73.0, 88.0, 92.0], kept=4),
+    "never learned (quick mode)": _history([10.0, 10.0], [10.0, 10.0], kept=1),
+    "not robust yet, then collapsed": _history(
+        [1.5, 73.0, 20.0, 80.0], [12.0, 90.0, 97.0, 95.0], kept=4
+    ),
 }
 
 
@@ -212,7 +216,9 @@ def test_describe_history_reads_as_written_in_every_case(history):
 def test_describe_history_says_what_the_chapter_run_did():
     text = collapse.describe_history(CHAPTER_RUN, pgd_steps=20)
     assert "epochs 1 to 4 of 10" in text and "between 93.1% and 99.8%" in text
+    assert "signature of catastrophic overfitting" in text
     assert "from epoch 5 on" in text and "epoch 8 (90.3%), after the collapse" in text
+    assert "collapsed and recovered" in text
     assert "counts there as not collapsed" in text
     one = collapse.describe_history(_history([30.0], kept=1), pgd_steps=5)
     assert "the only epoch" in one and "every one" not in one
@@ -220,3 +226,15 @@ def test_describe_history_says_what_the_chapter_run_did():
     assert "in the last epoch it was above the threshold again (85.0%)" in last
     with pytest.raises(ValueError, match="at least one epoch"):
         collapse.history_collapse([])
+
+
+def test_describe_history_tells_a_model_that_never_learned_from_a_collapse():
+    never = collapse.describe_history(CASES["never learned (quick mode)"], pgd_steps=5)
+    assert "had not learned to resist even FGSM" in never and "is not catastrophic" in never
+    assert "between 10.0% and 10.0%" not in never and "at most 10.0%" in never
+    mixed = collapse.describe_history(CASES["not robust yet, then collapsed"], pgd_steps=20)
+    assert collapse.history_collapse(CASES["not robust yet, then collapsed"])["overfit_epochs"] == [
+        3
+    ]
+    assert "in epoch 3: the signature of catastrophic overfitting" in mixed
+    assert "after the epochs below the threshold: the run fell below it and rose" in mixed

@@ -237,7 +237,9 @@ def history_collapse(history: list[dict], below: float = COLLAPSE_BELOW) -> dict
     """What one training run did, from its per-epoch held-out scores (``fh.zoo``'s history:
     ``"epoch"``, ``"val_score"`` the PGD accuracy, ``"val_fgsm"`` the FGSM accuracy, ``"kept"``
     the epoch early stopping kept): the epochs whose PGD accuracy was below ``below`` (the
-    study's threshold, here applied to the held-out score), whether the last epoch was above it
+    study's threshold, here applied to the held-out score), those of them whose FGSM accuracy
+    was not (``"overfit_epochs"``: catastrophic overfitting's signature, FGSM defeated and PGD
+    not), whether the last epoch was above it
     again (``"recovered"``), the kept epoch (the last one when none is marked) and where it lies
     relative to the collapsed epochs (``"kept_when"``: "before", "after", "between", "during" or
     None when nothing collapsed), and the final epoch's PGD accuracy."""
@@ -245,6 +247,8 @@ def history_collapse(history: list[dict], below: float = COLLAPSE_BELOW) -> dict
         raise ValueError("history must hold at least one epoch")
     scores = {h["epoch"]: h["val_score"] for h in history}
     collapsed = [h["epoch"] for h in history if h["val_score"] < below]
+    # catastrophic overfitting's signature: FGSM defeated (accuracy high), PGD not
+    overfit = [h["epoch"] for h in history if h["val_score"] < below <= h["val_fgsm"]]
     marked = [h["epoch"] for h in history if h.get("kept")]
     kept = marked[0] if marked else history[-1]["epoch"]
     final = history[-1]["epoch"]
@@ -262,6 +266,7 @@ def history_collapse(history: list[dict], below: float = COLLAPSE_BELOW) -> dict
         "below": below,
         "epochs": len(history),
         "collapsed_epochs": collapsed,
+        "overfit_epochs": overfit,
         "recovered": bool(collapsed) and final not in collapsed,
         "kept": kept,
         "kept_score": scores[kept],
@@ -274,41 +279,56 @@ def history_collapse(history: list[dict], below: float = COLLAPSE_BELOW) -> dict
 
 def describe_history(history: list[dict], pgd_steps: int, below: float = COLLAPSE_BELOW) -> str:
     """Sentences on what one run did (:func:`history_collapse`): whether and when its held-out
-    PGD accuracy fell below ``below``, what FGSM accuracy did meanwhile, which epoch early
-    stopping kept, and how the collapse study (which judges only the final model) would count
-    the run. Every case reads as written (no collapse, a collapse it recovered from, one it did
-    not, every epoch collapsed, a single epoch)."""
+    PGD accuracy fell below ``below``, whether FGSM accuracy stayed high meanwhile (catastrophic
+    overfitting) or was low too (a model that had not learned to resist even FGSM), which epoch
+    early stopping kept, and how the collapse study (which judges only the final model's PGD
+    accuracy) would count the run. Every case reads as written: no epoch below the threshold,
+    some (recovered or not), every epoch, a single epoch."""
     c = history_collapse(history, below)
     pgd = f"PGD-{pgd_steps}"
     fgsm = {h["epoch"]: h["val_fgsm"] for h in history}
     pgd_scores = {h["epoch"]: h["val_score"] for h in history}
     every = "the only epoch" if c["epochs"] == 1 else f"every one of the {c['epochs']} epochs"
     kept = f"epoch {c['kept']} ({c['kept_score']:.1f}%)"
-    collapsed = c["collapsed_epochs"]
+    collapsed, overfit = c["collapsed_epochs"], c["overfit_epochs"]
+    threshold = f"{below:g}% (the collapse study's threshold)"
     if not collapsed:
         low = min(pgd_scores, key=pgd_scores.get)
         return (
-            f"Held-out {pgd} accuracy stayed at or above {below:g}% (the collapse study's "
-            f"threshold) in {every} of this run, lowest {pgd_scores[low]:.1f}% in epoch {low}: "
-            f"no collapse by that threshold. The kept model is {kept}."
+            f"Held-out {pgd} accuracy stayed at or above {threshold} in {every} of this run, "
+            f"lowest {pgd_scores[low]:.1f}% in epoch {low}: no collapse by that threshold. The "
+            f"kept model is {kept}."
         )
-    in_collapse = [fgsm[e] for e in collapsed]
-    fgsm_low, fgsm_high = f"{min(in_collapse):.1f}%", f"{max(in_collapse):.1f}%"
-    fgsm_text = fgsm_low if fgsm_low == fgsm_high else f"between {fgsm_low} and {fgsm_high}"
-    lowest = min(pgd_scores[e] for e in collapsed)
-    if len(collapsed) == c["epochs"]:
-        high = max(pgd_scores, key=pgd_scores.get)
-        text = (
-            f"Held-out {pgd} accuracy was below {below:g}% (the collapse study's threshold) in "
-            f"{every} of this run, highest {pgd_scores[high]:.1f}% in epoch {high}, while held-out "
-            f"FGSM accuracy was {fgsm_text}: the run collapsed and did not recover, and the "
-            f"kept model, {kept}, is below the threshold too."
+    low, high = (f"{f(fgsm[e] for e in collapsed):.1f}%" for f in (min, max))
+    fgsm_range = low if low == high else f"between {low} and {high}"
+    if overfit == collapsed:
+        fgsm_text = (
+            f"while held-out FGSM accuracy was {fgsm_range} there: FGSM defeated and PGD not, "
+            "the signature of catastrophic overfitting"
+        )
+    elif not overfit:
+        fgsm_text = (
+            f"and held-out FGSM accuracy was below it too (at most {high}): the model had not "
+            "learned to resist even FGSM there, which is not catastrophic overfitting (FGSM "
+            "accuracy high, PGD accuracy low)"
         )
     else:
+        fgsm_text = (
+            f"while held-out FGSM accuracy was {fgsm_range} there (at or above {below:g}%, with "
+            f"PGD below, in {_epochs_text(overfit)}: the signature of catastrophic overfitting)"
+        )
+    if len(collapsed) == c["epochs"]:
+        best = max(pgd_scores, key=pgd_scores.get)
         text = (
-            f"Held-out {pgd} accuracy fell below {below:g}% (the collapse study's threshold) in "
-            f"{_epochs_text(collapsed)} of {c['epochs']} (lowest {lowest:.1f}%), while held-out "
-            f"FGSM accuracy was {fgsm_text} there"
+            f"Held-out {pgd} accuracy was below {threshold} in {every} of this run, highest "
+            f"{pgd_scores[best]:.1f}% in epoch {best}, {fgsm_text}. The kept model, {kept}, is "
+            "below the threshold too."
+        )
+    else:
+        lowest = min(pgd_scores[e] for e in collapsed)
+        text = (
+            f"Held-out {pgd} accuracy fell below {threshold} in {_epochs_text(collapsed)} of "
+            f"{c['epochs']} (lowest {lowest:.1f}%), {fgsm_text}"
         )
         back = collapsed[-1] + 1
         if c["recovered"] and back == c["final"]:
@@ -321,19 +341,21 @@ def describe_history(history: list[dict], pgd_steps: int, below: float = COLLAPS
                 f"in epoch {back}, {c['final_score']:.1f}% in the last)."
             )
         else:
-            text += f", and it was still below in the last epoch ({c['final_score']:.1f}%)."
+            text += f"; it was still below in the last epoch ({c['final_score']:.1f}%)."
+        stretch = "the collapse" if overfit == collapsed else "the epochs below the threshold"
+        came_back = "collapsed and recovered" if overfit == collapsed else "fell below it and rose"
         where = {
-            "before": "before the collapse",
-            "after": "after the collapse: the run collapsed and recovered",
-            "between": "between two collapsed stretches",
-            "during": "itself one of the collapsed epochs",
+            "before": f"before {stretch}",
+            "after": f"after {stretch}: the run {came_back}",
+            "between": "between two stretches below the threshold",
+            "during": "itself below the threshold",
         }[c["kept_when"]]
         text += f" The kept model is {kept}, {where}."
     verdict = "collapsed" if c["final_collapsed"] else "not collapsed"
     return (
-        f"{text} The collapse study judges only the final model, so by the same threshold a run "
-        f"like this one counts there as {verdict} (its last epoch: {c['final_score']:.1f}% "
-        "held out)."
+        f"{text} The collapse study judges only the final model's PGD accuracy, so by the same "
+        f"threshold a run like this one counts there as {verdict} (its last epoch: "
+        f"{c['final_score']:.1f}% held out)."
     )
 
 
