@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version as installed_version
 
@@ -24,7 +24,8 @@ from .attacks import (
     to_pixel_eps,
 )
 from .progress import progress_bar
-from .results import make_record
+from .results import add_records, make_record, set_section
+from .stats import distinguishable, interval_text
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
@@ -253,6 +254,273 @@ def deepfool_summary(
         "median Linf": linf.median().item() if len(linf) else float("nan"),
     }
     return stats, l2
+
+
+# ------------------------------------------------- measured, recorded and tabulated (chapter 05)
+
+
+def target_measure(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    steps: int,
+    alpha: float,
+    restarts: int,
+    n_single: int | None = None,
+    n_restart: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    results_path=None,
+    name: str | None = None,
+) -> dict:
+    """Clean accuracy on all of ``x``, and PGD accuracy at ``eps`` (pixel units; ``steps`` of
+    ``alpha`` from seeded random starts) on the first ``n_single`` images once and on the first
+    ``n_restart`` with ``restarts`` restarts (robust only if every restart fails); ``None``:
+    all images. Returns ``{"clean", "n_clean", "pgd", "n_pgd", "pgd_restarts",
+    "n_restarts"}``, accuracies in percent. With ``results_path`` the three are recorded
+    under the model's ``name``.
+
+    >>> target_measure(model, x_test, y_test, 0.3, steps=50, alpha=0.01, restarts=5)["pgd"]
+    """
+    n_single = len(x) if n_single is None else min(n_single, len(x))
+    n_restart = len(x) if n_restart is None else min(n_restart, len(x))
+    measured = {"clean": accuracy(model, x, y), "n_clean": len(x)}
+    measured.update(n_pgd=n_single, n_restarts=n_restart)
+    for key, n, tries in (("pgd", n_single, 1), ("pgd_restarts", n_restart, restarts)):
+        measured[key] = pgd_accuracy(
+            model,
+            x[:n],
+            y[:n],
+            eps,
+            steps=steps,
+            alpha=alpha,
+            restarts=tries,
+            seed=seed,
+            progress=progress,
+        )
+    if results_path is not None:
+        if name is None:
+            raise ValueError("name the model whose numbers are recorded (name=...)")
+        pgd_fields = {"steps": steps, "alpha": alpha, "labels": "true"}
+        add_records(
+            results_path,
+            [
+                make_record(name, "none", 0.0, measured["clean"], n_images=len(x)),
+                make_record(
+                    name, "pgd", eps, measured["pgd"], n_images=n_single, restarts=1, **pgd_fields
+                ),
+                make_record(
+                    name,
+                    "pgd",
+                    eps,
+                    measured["pgd_restarts"],
+                    n_images=n_restart,
+                    restarts=restarts,
+                    **pgd_fields,
+                ),
+            ],
+        )
+    return measured
+
+
+def target_table(
+    measured: Mapping[str, dict], train_seconds: Mapping[str, float], steps: int, restarts: int
+) -> list[dict]:
+    """Rows for :func:`fgsm_helpers.plots.format_table` from ``{model: target_measure(...)}``:
+    training seconds, clean accuracy, and each PGD accuracy with its 95% Wilson interval and
+    the number of images it was measured on."""
+    rows = []
+    for name, m in measured.items():
+        rows.append(
+            {
+                "model": name,
+                "train s": float(train_seconds[name]),
+                "clean %": m["clean"],
+                f"PGD-{steps} % (95% interval)": interval_text(m["pgd"], m["n_pgd"]),
+                "images": m["n_pgd"],
+                f"PGD-{steps}x{restarts} % (95% interval)": interval_text(
+                    m["pgd_restarts"], m["n_restarts"]
+                ),
+                "images ": m["n_restarts"],
+            }
+        )
+    return rows
+
+
+def curve_comparison(
+    first: tuple[str, Mapping[float, float]],
+    second: tuple[str, Mapping[float, float]],
+    n_images: int,
+) -> list[dict]:
+    """Two accuracy curves ``(name, {eps: accuracy})`` measured on the same ``n_images``
+    images, row by row: each accuracy with its 95% Wilson interval, the difference (second
+    minus first, in points) and whether the intervals tell the two apart."""
+    (first_name, first_curve), (second_name, second_curve) = first, second
+    rows = []
+    for eps in first_curve:
+        a, b = first_curve[eps], second_curve[eps]
+        rows.append(
+            {
+                "eps": eps,
+                f"{first_name} %": interval_text(a, n_images),
+                f"{second_name} %": interval_text(b, n_images),
+                "difference": b - a,
+                "intervals": "distinguishable"
+                if distinguishable((a, n_images), (b, n_images))
+                else "not distinguishable",
+            }
+        )
+    return rows
+
+
+def transfer_table(
+    source: nn.Module,
+    targets: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    pgd_steps: int = 20,
+    seed: int = 0,
+    source_name: str = "baseline",
+    results_path=None,
+) -> list[dict]:
+    """Each target's accuracy (percent) on FGSM and on PGD images (``pgd_steps`` steps of
+    2.5 * eps / steps from a seeded random start) crafted on ``source`` at ``eps``: one row per
+    target and attack, with ``"accuracy"``, ``"images"`` and the accuracy with its 95% Wilson
+    interval; recorded as ``transfer_fgsm`` / ``transfer_pgd`` with ``results_path``."""
+    rows, records = [], []
+    for target_name, target in targets.items():
+        for attack in ("fgsm", "pgd"):
+            kwargs = {}
+            if attack == "pgd":
+                generator = torch.Generator(device=x.device).manual_seed(seed)
+                kwargs = {"steps": pgd_steps, "generator": generator}
+            value = transfer_accuracy(source, target, x, y, [eps], attack=attack, **kwargs)[
+                float(eps)
+            ]
+            extra = {"steps": pgd_steps} if attack == "pgd" else {}
+            records.append(
+                make_record(
+                    target_name,
+                    f"transfer_{attack}",
+                    eps,
+                    value,
+                    n_images=len(x),
+                    source_model=source_name,
+                    labels="true",
+                    **extra,
+                )
+            )
+            rows.append(
+                {
+                    "target": target_name,
+                    f"crafted on {source_name} with": attack.upper()
+                    + (f"-{pgd_steps}" if attack == "pgd" else ""),
+                    "attack": attack,
+                    "accuracy": value,
+                    "images": len(x),
+                    f"accuracy at eps {eps:g} % (95% interval)": interval_text(value, len(x)),
+                }
+            )
+    if results_path is not None:
+        add_records(results_path, records)
+    return rows
+
+
+def deepfool_table(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    *,
+    steps: int = 50,
+    overshoot: float = 0.02,
+    results_path=None,
+) -> tuple[list[dict], dict[str, torch.Tensor]]:
+    """DeepFool on ``x`` for every model: one row each with the images tried, how many it did
+    *not* flip within ``steps`` iterations, and the median L2 and L-infinity sizes of the
+    perturbations that did flip the label (the failures are left out of the medians, so the
+    count says how much is left out). Each size is an upper bound on the smallest perturbation
+    that flips that image: DeepFool follows a linearization, and a smaller one may exist.
+    Returns ``(rows, {model: L2 sizes of the flipped images})``; with ``results_path`` each
+    row is saved in the ``"deepfool"`` section."""
+    rows, sizes = [], {}
+    for name, model in models.items():
+        summary, sizes[name] = deepfool_summary(model, x, steps=steps, overshoot=overshoot)
+        flipped = len(sizes[name])
+        row = {
+            "model": name,
+            "images": len(x),
+            "not flipped": len(x) - flipped,
+            "median L2 of the flipped": summary["median L2"],
+            "median Linf of the flipped": summary["median Linf"],
+        }
+        rows.append(row)
+        if results_path is not None:
+            set_section(
+                results_path,
+                "deepfool",
+                name,
+                {**summary, **row, "n_images": len(x), "steps": steps, "overshoot": overshoot},
+            )
+    return rows, sizes
+
+
+def torchattacks_pgd_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    steps: int,
+    alpha: float,
+    seed: int = 0,
+    batch_size: int = 200,
+    results_path=None,
+    name: str | None = None,
+) -> float | None:
+    """Accuracy (percent) under torchattacks' independent PGD (random start; eps and alpha in
+    pixel units), a second opinion on :func:`pgd_accuracy`; ``None`` when torchattacks is not
+    installed. Recorded (``implementation="torchattacks"``) with ``results_path`` and ``name``.
+    """
+    try:
+        import torchattacks
+    except ImportError:
+        return None
+    attack = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=True)
+    on_cpu = x.device.type == "cpu"
+    with torch.random.fork_rng(devices=[] if on_cpu else [x.device], device_type=x.device.type):
+        torch.manual_seed(seed)  # torchattacks draws its random start from the global stream
+        x_adv = torch.cat(
+            [
+                attack(x[i : i + batch_size], y[i : i + batch_size])
+                for i in range(0, len(x), batch_size)
+            ]
+        )
+    value = accuracy(model, x_adv, y)
+    if results_path is not None:
+        if name is None:
+            raise ValueError("name the model whose number is recorded (name=...)")
+        add_records(
+            results_path,
+            [
+                make_record(
+                    name,
+                    "pgd",
+                    eps,
+                    value,
+                    n_images=len(x),
+                    steps=steps,
+                    restarts=1,
+                    alpha=alpha,
+                    labels="true",
+                    implementation="torchattacks",
+                    version=installed_version("torchattacks"),
+                )
+            ],
+        )
+    return value
 
 
 # ------------------------------------------------------------------------------ AutoAttack

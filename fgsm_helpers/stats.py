@@ -109,6 +109,22 @@ def accuracy_interval(
     return wilson_interval(_count_from_accuracy(accuracy_percent, n), n, confidence)
 
 
+def interval_text(
+    accuracy_percent: float, n: int, confidence: float = 0.95, decimals: int = 1
+) -> str:
+    """An accuracy on ``n`` images with its :func:`accuracy_interval`, for a table or a
+    sentence: ``"86.0% (83.7-88.0)"``, percentages with ``decimals`` decimals.
+
+    >>> interval_text(90.0, 1000)
+    '90.0% (88.0-91.7)'
+    """
+    low, high = accuracy_interval(accuracy_percent, n, confidence)
+    return (
+        f"{_percent(accuracy_percent, decimals)}% "
+        f"({_percent(low, decimals)}-{_percent(high, decimals)})"
+    )
+
+
 def _check_measurement(measurement, name: str) -> tuple[float, int]:
     if not isinstance(measurement, (tuple, list)) or len(measurement) != 2:
         raise ValueError(

@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import fgsm_helpers as fh
 from fgsm_helpers import exercises
@@ -142,7 +143,7 @@ def test_placeholder_says_not_answered(exercise, capsys):
 @pytest.mark.parametrize("exercise", ALL, ids=IDS)
 @pytest.mark.parametrize("answer", [object(), "text", [1, 2, 3], torch.zeros(3)])
 def test_wrong_type_never_crashes(exercise, answer, capsys):
-    if exercise in (chapter05.q3, chapter06.q1) and isinstance(answer, str):
+    if exercise is chapter06.q1 and isinstance(answer, str):
         pytest.skip("a string is the right type for this multiple-choice question")
     ok, out = _check(exercise, answer, capsys)
     assert ok is False
@@ -207,6 +208,51 @@ def test_chapter05_toy_models_are_meaningful():
     assert fh.accuracy(source, x, y) >= 80 and fh.accuracy(target, x, y) >= 75
     assert fh.accuracy(target, fh.fgsm(source, x, y, 0.1), y) < fh.accuracy(target, x, y)
     assert chapter05.label_leak_solution(*chapter05.q1.inputs()) != 0
+
+
+def test_chapter05_fgsm_rs_solution_is_the_package_attack():
+    """q3's solution, with the random start drawn as fh.fgsm_random_start draws it, is the
+    package's attack; the step leaves the eps ball without the projection (so that mistake can
+    be seen), and dropout in train mode changes the step (so that one can too)."""
+    model = framework.toy_model(seed=13)
+    x, y = framework.toy_images(8, seed=13)
+    eps, alpha = 0.3, 0.375
+    noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(5))
+    ours = chapter05.fgsm_rs_solution(model, x, y, eps, alpha, (2 * noise - 1) * eps)
+    generator = torch.Generator().manual_seed(5)
+    package = fh.fgsm_random_start(model, x, y, eps, alpha, generator=generator)
+    assert torch.allclose(ours, package, atol=1e-6)
+    assert all(p.grad is None for p in model.parameters())
+    xs, ys, cases = chapter05._rs_cases()
+    eps, alpha, delta = cases[0]
+    unprojected = chapter05._fgsm_rs_without_projection(
+        framework.toy_model(seed=7), xs, ys, eps, alpha, delta
+    )
+    assert (unprojected - xs).abs().max() > eps + 0.05
+    dropout = framework.toy_model(seed=7, dropout=0.5).train()
+    torch.manual_seed(0)
+    in_train = chapter05._fgsm_rs_in_train_mode(dropout, xs, ys, eps, alpha, delta)
+    in_eval = chapter05._fgsm_rs_in_eval_mode(dropout, xs, ys, eps, alpha, delta)
+    assert ((in_train - in_eval).abs() > 1e-5).float().mean() > 0.001
+
+
+def test_chapter05_fgsm_rs_accepts_the_published_version(capsys):
+    """Wong et al.'s code takes the gradient at the unclamped x + delta and steps from there:
+    the other FGSM-RS the chapter compares, accepted and named."""
+
+    def published(model, x, y, eps, alpha, delta):
+        was_training = model.training
+        model.eval()
+        start = (x + delta).detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(F.cross_entropy(model(start), y), start)
+        model.train(was_training)
+        step = (delta + alpha * gradient.sign()).clamp(-eps, eps)
+        return (x + step).clamp(0, 1)
+
+    ok, out = _check(chapter05.q3, published, capsys)
+    assert ok is True and "published version" in out, out
+    ok, out = _check(chapter05.q3, chapter05.fgsm_rs_solution, capsys)
+    assert ok is True and "package's version" in out, out
 
 
 def test_inputs_are_fresh_copies():

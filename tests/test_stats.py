@@ -145,6 +145,14 @@ def test_a_rounded_accuracy_is_refused_with_the_reason():
 # Distinguishable accuracies ---------------------------------------------------------------------
 
 
+def test_interval_text_is_the_accuracy_with_its_interval():
+    low, high = fh.stats.accuracy_interval(86.0, 1000)
+    assert fh.stats.interval_text(86.0, 1000) == f"86.0% ({low:.1f}-{high:.1f})"
+    assert fh.stats.interval_text(100.0, 40, decimals=0) == "100% (91-100)"
+    with pytest.raises(ValueError, match="whole number"):
+        fh.stats.interval_text(97.53, 1000)
+
+
 def test_distinguishable_is_non_overlap_of_the_intervals():
     assert not distinguishable((90.0, 1000), (88.5, 1000))  # 88.0-91.7 and 86.4-90.3
     assert not distinguishable((90.0, 1000), (88.5, 10000))  # 88.0-91.7 and 87.9-89.1

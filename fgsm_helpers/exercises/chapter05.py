@@ -1,31 +1,37 @@
-"""Chapter 05, beyond FGSM: label leaking and transfer measured on toy models, and the signal
-that early stopping should watch."""
+"""Chapter 05, beyond FGSM: label leaking and transfer measured on toy models, and FGSM from a
+random start written out."""
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import fgsm_helpers as fh  # the solutions use the package as a student's notebook does
 
-from ..attacks import fgsm
+from ..attacks import eval_mode, fgsm
 from ..evaluation import accuracy
 from .framework import (
     Chapter,
     Exercise,
     Result,
     WrongAnswer,
+    call,
     close,
     correct,
     incorrect,
+    input_gradient,
     linear_model,
     number_or_message,
+    tensor_like,
     toy_dataset,
+    toy_images,
+    toy_model,
     train_toy,
-    type_name,
 )
 
 TOY_EPS = 0.1  # the attacks of chapter 05's toy questions, pixel units
@@ -77,8 +83,10 @@ def _check_label_leak(answer: Any) -> Result:
     if close(value, with_true, 0.01) or close(value, with_predicted, 0.01):
         return incorrect("that is one of the two accuracies; answer their difference.")
     return incorrect(
-        "attack with fh.fgsm(model, x, y, 0.1) and with fh.fgsm(model, x, None, 0.1), score both "
-        "against the true labels y with fh.accuracy, and subtract."
+        "expected the difference of two FGSM accuracies at eps 0.1 on these 200 images, both "
+        "scored against the true labels y: one attack given the true labels, one given none "
+        "(so that it uses the model's predictions). Check eps, the labels each attack gets and "
+        "what each accuracy is scored against."
     )
 
 
@@ -120,36 +128,148 @@ def _check_transfer(answer: Any) -> Result:
     if close(value * 100, expected, 0.01):
         return incorrect("answer in percent (e.g. 87.5), not as a fraction.")
     return incorrect(
-        "x_adv = fh.fgsm(source, x, y, 0.1), then fh.accuracy(target, x_adv, y) (percent)."
+        "expected the target's accuracy, in percent, on FGSM images at eps 0.1 that were made "
+        "without ever touching the target: check which model each step uses, and eps."
     )
 
 
-def early_stopping_signal_solution() -> str:
-    """Which held-out accuracy early stopping should watch in one-step adversarial training."""
-    return "pgd"  # catastrophic overfitting: FGSM accuracy rises while PGD accuracy collapses
+def fgsm_rs_solution(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    delta: torch.Tensor,
+) -> torch.Tensor:
+    """FGSM from a random start (Wong, Rice & Kolter 2020), as fh.fgsm_random_start does it:
+    start at x + delta clamped into [0, 1], one step of alpha along the sign of the loss
+    gradient there, back into the eps ball around x and into [0, 1]."""
+    was_training = model.training
+    model.eval()  # dropout off while the gradient is taken
+    x_start = (x + delta).clamp(0, 1).detach().requires_grad_(True)  # the random start
+    loss = F.cross_entropy(model(x_start), y)
+    (gradient,) = torch.autograd.grad(loss, x_start)
+    model.train(was_training)  # training goes on in the mode it came in
+    x_step = x_start.detach() + alpha * gradient.sign()
+    x_adv = x + (x_step - x).clamp(-eps, eps)  # alpha = 1.25 eps can leave the ball: project
+    return x_adv.clamp(0, 1)
 
 
-def _check_early_stopping(answer: Any) -> Result:
-    if not isinstance(answer, str):
-        return incorrect(f"expected a string ('fgsm', 'pgd' or 'clean'); got {type_name(answer)}.")
-    choice = answer.strip().lower()
-    if choice == "pgd":
-        return correct(
-            "catastrophic overfitting makes the single FGSM step useless, so held-out FGSM "
-            "accuracy can rise while PGD accuracy falls to about zero. Only a multi-step attack "
-            "sees the collapse."
-        )
-    if choice == "fgsm":
+def _fgsm_rs_reference(model, x, y, eps, alpha, delta, *, clamp_start=True, at_x=False):
+    """The step the check expects (``clamp_start``: the package's version, else the published
+    one: gradient and step from the unclamped x + delta), in eval mode; ``at_x``: a mistake,
+    the gradient taken at x instead of at the start."""
+    with eval_mode(model):
+        start = (x + delta).clamp(0, 1) if clamp_start else x + delta
+        gradient = input_gradient(model, x if at_x else start, y)
+    return (x + (start + alpha * gradient.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+
+
+def _rs_cases():
+    """The check's cases: (eps, alpha) with the published step (alpha = 1.25 eps, so the
+    projection binds), a step smaller than eps, and eps = 0; each with its random start."""
+    x, y = toy_images(16, seed=7)
+    cases = []
+    for index, (eps, alpha) in enumerate(((0.3, 0.375), (0.1, 0.05), (0.0, 0.0))):
+        noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(10 + index))
+        cases.append((eps, alpha, (2 * noise - 1) * eps))
+    return x, y, cases
+
+
+def _matches(out: torch.Tensor, expected: torch.Tensor) -> bool:
+    return ((out - expected).abs() > 1e-5).float().mean().item() <= 0.001
+
+
+def _check_fgsm_rs(answer: Any) -> Result:
+    x, y, cases = _rs_cases()
+    versions = set()
+    for eps, alpha, delta in cases:
+        model = toy_model(seed=7, dropout=0.5).train()  # as it is during FGSM-RS training
+        given = (x.clone(), delta.clone())
+        with torch.random.fork_rng(devices=[]):  # dropout would draw from the student's stream
+            torch.manual_seed(0)
+            out, problem = call(answer, model, given[0], y, eps, alpha, given[1])
+        if problem:
+            return problem
+        problem = tensor_like(out, x, f"fgsm_rs(model, x, y, eps={eps}, alpha={alpha}, delta)")
+        if problem:
+            return problem
+        if not (torch.equal(given[0], x) and torch.equal(given[1], delta)):
+            return incorrect("your function changed x or delta in place; return a new tensor.")
+        out = out.detach()
+        if not all(module.training for module in model.modules()):
+            return incorrect(
+                "the model came in train mode (as during training) and left in eval mode: "
+                "training would go on without dropout. Give it back the mode it came in."
+            )
+        package = _fgsm_rs_reference(model, x, y, eps, alpha, delta)
+        published = _fgsm_rs_reference(model, x, y, eps, alpha, delta, clamp_start=False)
+        matched = [
+            name
+            for name, expected in (("package", package), ("published", published))
+            if _matches(out, expected)
+        ]
+        if matched:
+            if len(matched) == 1:  # where the two versions agree (eps = 0), either is right
+                versions.add(matched[0])
+            continue
+        if eps == 0:
+            return incorrect("with eps = 0 the ball is the image itself: x must come back.")
+        if out.min().item() < -1e-6 or out.max().item() > 1 + 1e-6:
+            return incorrect(
+                f"your images go from {out.min().item():.2f} to {out.max().item():.2f}: an "
+                "adversarial image must stay in [0, 1]."
+            )
+        distance = (out - x).abs().max().item()
+        if distance > eps + 1e-5:
+            return incorrect(
+                f"some pixels end {distance:.3f} from x, more than eps = {eps}: a step of "
+                f"alpha = {alpha} from a start that is already up to eps away can leave the eps "
+                "ball around the original images. Project back into it."
+            )
+        in_eval = copy.deepcopy(model).eval()
+        again, _ = call(answer, in_eval, x.clone(), y, eps, alpha, delta.clone())
+        if isinstance(again, torch.Tensor) and (
+            _matches(again.detach(), package) or _matches(again.detach(), published)
+        ):
+            return incorrect(
+                "your step is right on a model in eval mode but not on one in train mode (as "
+                "during FGSM-RS training): in train mode dropout switches off random units at "
+                "every forward pass, so your gradient is that of a random part of the model. "
+                "Take the gradient in eval mode, then give the model back its mode."
+            )
+        if _matches(out, _fgsm_rs_reference(model, x, y, eps, alpha, delta, at_x=True)):
+            return incorrect(
+                "you took the gradient at x; FGSM-RS takes it at the random start, which is "
+                "the point of starting there."
+            )
+        if _matches(out, fgsm(model, x, y, min(alpha, eps))):
+            return incorrect(
+                "that is plain FGSM from x: the random start delta is not used. Start from "
+                "x + delta (an image: inside [0, 1]) and step from there."
+            )
+        wrong = int(((out - package).abs() > 1e-5).sum())
         return incorrect(
-            "look at chapter 05's held-out table: FGSM accuracy stayed high in the epochs where "
-            "PGD accuracy was near zero. The model learned to defeat the one step."
+            f"your images differ from FGSM from the random start (eps = {eps}, alpha = {alpha}) "
+            f"on {wrong} of {out.numel()} pixels: compare each of your steps with section 3's "
+            "description of the attack."
         )
-    if choice == "clean":
-        return incorrect(
-            "clean accuracy says nothing about attacks; the model can be 99% right on clean "
-            "digits and 0% under PGD."
-        )
-    return incorrect(f"choose 'fgsm', 'pgd' or 'clean'; got {answer!r}.")
+    which = (
+        "the package's version (the start clamped into [0, 1] before the gradient, as "
+        "fh.fgsm_random_start does)"
+        if versions == {"package"}
+        else "the published version (gradient and step from the unclamped x + delta, as Wong "
+        "et al.'s code does)"
+        if versions == {"published"}
+        else "FGSM from the random start"
+        if not versions
+        else "both versions, depending on the case"
+    )
+    return correct(
+        f"your FGSM-RS matches {which}, with the projection a step of 1.25 eps needs, eps = 0, "
+        "and a model with dropout in train mode, left in its mode. Section 3b counts how often "
+        "training on each version collapsed over five seeds."
+    )
 
 
 # -------------------------------------------------- the wrong answers the checks must reject
@@ -190,6 +310,49 @@ def _transfer_as_a_fraction(source, target, x, y):
     return accuracy(target, fgsm(source, x, y, 0.1), y) / 100
 
 
+def _fgsm_rs_step(model, x, y, eps, alpha, delta, *, project=True, clamp=True, at=None):
+    start = (x + delta).clamp(0, 1)
+    gradient = input_gradient(model, start if at is None else at, y)  # in the model's mode
+    x_step = start + alpha * gradient.sign()
+    if project:
+        x_step = x + (x_step - x).clamp(-eps, eps)
+    return x_step.clamp(0, 1) if clamp else x_step
+
+
+def _fgsm_rs_in_eval_mode(model, x, y, eps, alpha, delta):
+    with eval_mode(model):
+        return _fgsm_rs_step(model, x, y, eps, alpha, delta)
+
+
+def _fgsm_rs_without_projection(model, x, y, eps, alpha, delta):
+    with eval_mode(model):
+        return _fgsm_rs_step(model, x, y, eps, alpha, delta, project=False)
+
+
+def _fgsm_rs_without_clamping(model, x, y, eps, alpha, delta):
+    with eval_mode(model):
+        return _fgsm_rs_step(model, x, y, eps, alpha, delta, clamp=False)
+
+
+def _fgsm_rs_gradient_at_x(model, x, y, eps, alpha, delta):
+    with eval_mode(model):
+        return _fgsm_rs_step(model, x, y, eps, alpha, delta, at=x)
+
+
+def _fgsm_rs_in_train_mode(model, x, y, eps, alpha, delta):
+    return _fgsm_rs_step(model, x, y, eps, alpha, delta)  # dropout on for the gradient
+
+
+def _fgsm_rs_leaving_eval_mode(model, x, y, eps, alpha, delta):
+    model.eval()
+    return _fgsm_rs_step(model, x, y, eps, alpha, delta)
+
+
+def _fgsm_rs_ignoring_the_start(model, x, y, eps, alpha, delta):
+    with eval_mode(model):
+        return fgsm(model, x, y, min(alpha, eps))
+
+
 q1 = Exercise(
     "chapter05.q1",
     """
@@ -200,8 +363,8 @@ q1 = Exercise(
     """,
     _check_label_leak,
     """
-    Attack twice with fh.fgsm at eps 0.1: once with the labels y, once with None (the
-    model's own predictions). Score both with fh.accuracy against y, and subtract.
+    The two measurements differ only in the labels the attack is given: read what fh.fgsm
+    does when it gets no labels. The accuracy is scored against the true labels both times.
     """,
     label_leak_solution,
     """
@@ -225,7 +388,10 @@ q2 = Exercise(
     shows the images to the *target*. What is the target's accuracy (percent)?
     """,
     _check_transfer,
-    "Craft the images with fh.fgsm on the source model; score them with fh.accuracy on the target.",
+    """
+    The attacker has no access to the target: which model's gradient can the adversarial
+    images come from? Only the scoring involves the target.
+    """,
     transfer_solution,
     """
     Compare with the white-box number (fh.fgsm on the target itself). A defence is measured
@@ -245,16 +411,41 @@ q2 = Exercise(
 q3 = Exercise(
     "chapter05.q3",
     """
-    FGSM-RS training can collapse (catastrophic overfitting). Which held-out accuracy should
-    early stopping watch to notice it: 'fgsm', 'pgd' or 'clean'? Answer with the string.
+    Write `fgsm_rs(model, x, y, eps, alpha, delta)`: FGSM from a random start (Wong, Rice &
+    Kolter 2020), the attack FGSM-RS trains on. `delta` is the random start, drawn for you
+    (uniform in [-eps, eps], shaped like x); eps and alpha are in pixel units. Return the
+    adversarial images: one step of alpha from the start, no farther than eps from x, valid
+    images. The check runs it with Wong et al.'s alpha = 1.25 eps, a smaller alpha, eps = 0,
+    and a model with dropout in train mode (as during training). Pass the function:
+    `ex.q3.check(fgsm_rs)`.
     """,
-    _check_early_stopping,
-    "Look at chapter 05's per-epoch table of held-out FGSM and PGD-20 accuracy.",
-    early_stopping_signal_solution,
-    "Chapter 05 keeps the epoch with the best held-out PGD-20 accuracy (`keep_best=True`).",
+    _check_fgsm_rs,
+    """
+    It is chapter 02's FGSM with two changes: where the gradient is taken, and what happens
+    when alpha is larger than eps. Section 3 describes both; the model's mode matters as it did
+    in chapter 02.
+    """,
+    fgsm_rs_solution,
+    """
+    The random start makes the single step land somewhere a plain FGSM step would not; with
+    alpha = 1.25 eps the step can leave the eps ball, so the projection is part of the attack.
+    The published code takes the gradient at x + delta before clamping it to [0, 1]; the
+    package clamps first (section 3b measures what that does to collapse rates). The check
+    accepts both.
+    """,
+    signature="fgsm_rs(model, x, y, eps, alpha, delta) -> x_adv",
     wrong_answers={
-        "FGSM accuracy": WrongAnswer("fgsm", "held-out table"),
-        "clean accuracy": WrongAnswer("clean", "clean accuracy says nothing"),
+        "no projection into the eps ball": WrongAnswer(
+            _fgsm_rs_without_projection, "Project back into it"
+        ),
+        "no clamping to [0, 1]": WrongAnswer(_fgsm_rs_without_clamping, "stay in [0, 1]"),
+        "the gradient at x": WrongAnswer(_fgsm_rs_gradient_at_x, "gradient at x"),
+        "the gradient in train mode": WrongAnswer(_fgsm_rs_in_train_mode, "in train mode dropout"),
+        "leaves the model in eval mode": WrongAnswer(_fgsm_rs_leaving_eval_mode, "left in eval"),
+        "no random start": WrongAnswer(_fgsm_rs_ignoring_the_start, "not used"),
+        "returns x (the placeholder)": WrongAnswer(
+            lambda model, x, y, eps, alpha, delta: x.clone(), "differ from FGSM from the random"
+        ),
     },
 )
 

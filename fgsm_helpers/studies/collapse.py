@@ -39,6 +39,7 @@ from ..evaluation import accuracy, pgd_accuracy
 from ..models import SmallCNN
 from ..progress import progress_bar
 from ..runtime import get_device, set_seed
+from ..stats import compare_rates, wilson_interval
 from ..training import train
 from .state import Study, check_seeds, load, run_command, study_parser
 
@@ -185,6 +186,177 @@ def summarize(study: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def rate_table(study: dict, reference: str = "published", alpha: float = 0.05) -> list[dict]:
+    """Rows for :func:`fgsm_helpers.plots.format_table`, one per variant: runs collapsed out of
+    runs, the rate with its Wilson interval at ``1 - alpha``, Fisher's exact two-sided p-value
+    against the ``reference`` variant, each seed's PGD accuracy and the mean clean accuracy.
+    A handful of seeds makes wide intervals: the p-value says whether two rates differ more
+    than chance would make them."""
+    summary = {row["variant"]: row for row in summarize(study)}
+    if reference not in summary:
+        raise ValueError(f"reference must be one of {sorted(summary)}; got {reference!r}")
+    base = summary[reference]
+    rows = []
+    for variant, row in summary.items():
+        low, high = wilson_interval(row["collapsed"], row["runs"], 1 - alpha)
+        p_value = (
+            compare_rates(row["collapsed"], row["runs"], base["collapsed"], base["runs"], alpha)[
+                "p_value"
+            ]
+            if variant != reference
+            else None
+        )
+        rows.append(
+            {
+                "variant": variant,
+                "collapsed": f"{row['collapsed']} of {row['runs']}",
+                f"rate % ({100 * (1 - alpha):g}% interval)": f"{row['rate']:.0f} ({low:.0f}-{high:.0f})",
+                f"Fisher p vs {reference}": "-" if p_value is None else f"{p_value:.2g}",
+                "PGD % of each seed": " ".join(
+                    f"{run['pgd']:.1f}" for run in study["runs"] if run["variant"] == variant
+                ),
+                "clean % (mean)": row["clean_mean"],
+            }
+        )
+    return rows
+
+
+def _epochs_text(epochs: list[int]) -> str:
+    """``[3]`` -> "epoch 3", ``[1, 2, 3, 4]`` -> "epochs 1 to 4", ``[1, 3, 4]`` -> "epochs 1, 3
+    and 4"."""
+    if len(epochs) == 1:
+        return f"epoch {epochs[0]}"
+    if len(epochs) > 2 and epochs == list(range(epochs[0], epochs[-1] + 1)):
+        return f"epochs {epochs[0]} to {epochs[-1]}"
+    return "epochs " + ", ".join(str(e) for e in epochs[:-1]) + f" and {epochs[-1]}"
+
+
+def history_collapse(history: list[dict], below: float = COLLAPSE_BELOW) -> dict:
+    """What one training run did, from its per-epoch held-out scores (``fh.zoo``'s history:
+    ``"epoch"``, ``"val_score"`` the PGD accuracy, ``"val_fgsm"`` the FGSM accuracy, ``"kept"``
+    the epoch early stopping kept): the epochs whose PGD accuracy was below ``below`` (the
+    study's threshold, here applied to the held-out score), those of them whose FGSM accuracy
+    was not (``"overfit_epochs"``: catastrophic overfitting's signature, FGSM defeated and PGD
+    not), whether the last epoch was above it
+    again (``"recovered"``), the kept epoch (the last one when none is marked) and where it lies
+    relative to the collapsed epochs (``"kept_when"``: "before", "after", "between", "during" or
+    None when nothing collapsed), and the final epoch's PGD accuracy."""
+    if not history:
+        raise ValueError("history must hold at least one epoch")
+    scores = {h["epoch"]: h["val_score"] for h in history}
+    collapsed = [h["epoch"] for h in history if h["val_score"] < below]
+    # catastrophic overfitting's signature: FGSM defeated (accuracy high), PGD not
+    overfit = [h["epoch"] for h in history if h["val_score"] < below <= h["val_fgsm"]]
+    marked = [h["epoch"] for h in history if h.get("kept")]
+    kept = marked[0] if marked else history[-1]["epoch"]
+    final = history[-1]["epoch"]
+    if not collapsed:
+        kept_when = None
+    elif kept in collapsed:
+        kept_when = "during"
+    elif kept < collapsed[0]:
+        kept_when = "before"
+    elif kept > collapsed[-1]:
+        kept_when = "after"
+    else:
+        kept_when = "between"
+    return {
+        "below": below,
+        "epochs": len(history),
+        "collapsed_epochs": collapsed,
+        "overfit_epochs": overfit,
+        "recovered": bool(collapsed) and final not in collapsed,
+        "kept": kept,
+        "kept_score": scores[kept],
+        "kept_when": kept_when,
+        "final": final,
+        "final_score": scores[final],
+        "final_collapsed": final in collapsed,
+    }
+
+
+def describe_history(history: list[dict], pgd_steps: int, below: float = COLLAPSE_BELOW) -> str:
+    """Sentences on what one run did (:func:`history_collapse`): whether and when its held-out
+    PGD accuracy fell below ``below``, whether FGSM accuracy stayed high meanwhile (catastrophic
+    overfitting) or was low too (a model that had not learned to resist even FGSM), which epoch
+    early stopping kept, and how the collapse study (which judges only the final model's PGD
+    accuracy) would count the run. Every case reads as written: no epoch below the threshold,
+    some (recovered or not), every epoch, a single epoch."""
+    c = history_collapse(history, below)
+    pgd = f"PGD-{pgd_steps}"
+    fgsm = {h["epoch"]: h["val_fgsm"] for h in history}
+    pgd_scores = {h["epoch"]: h["val_score"] for h in history}
+    every = "the only epoch" if c["epochs"] == 1 else f"every one of the {c['epochs']} epochs"
+    kept = f"epoch {c['kept']} ({c['kept_score']:.1f}%)"
+    collapsed, overfit = c["collapsed_epochs"], c["overfit_epochs"]
+    threshold = f"{below:g}% (the collapse study's threshold)"
+    if not collapsed:
+        low = min(pgd_scores, key=pgd_scores.get)
+        return (
+            f"Held-out {pgd} accuracy stayed at or above {threshold} in {every} of this run, "
+            f"lowest {pgd_scores[low]:.1f}% in epoch {low}: no collapse by that threshold. The "
+            f"kept model is {kept}."
+        )
+    low, high = (f"{f(fgsm[e] for e in collapsed):.1f}%" for f in (min, max))
+    fgsm_range = low if low == high else f"between {low} and {high}"
+    if overfit == collapsed:
+        fgsm_text = (
+            f"while held-out FGSM accuracy was {fgsm_range} there: FGSM defeated and PGD not, "
+            "the signature of catastrophic overfitting"
+        )
+    elif not overfit:
+        fgsm_text = (
+            f"and held-out FGSM accuracy was below it too (at most {high}): the model had not "
+            "learned to resist even FGSM there, which is not catastrophic overfitting (FGSM "
+            "accuracy high, PGD accuracy low)"
+        )
+    else:
+        fgsm_text = (
+            f"while held-out FGSM accuracy was {fgsm_range} there (at or above {below:g}%, with "
+            f"PGD below, in {_epochs_text(overfit)}: the signature of catastrophic overfitting)"
+        )
+    if len(collapsed) == c["epochs"]:
+        best = max(pgd_scores, key=pgd_scores.get)
+        text = (
+            f"Held-out {pgd} accuracy was below {threshold} in {every} of this run, highest "
+            f"{pgd_scores[best]:.1f}% in epoch {best}, {fgsm_text}. The kept model, {kept}, is "
+            "below the threshold too."
+        )
+    else:
+        lowest = min(pgd_scores[e] for e in collapsed)
+        text = (
+            f"Held-out {pgd} accuracy fell below {threshold} in {_epochs_text(collapsed)} of "
+            f"{c['epochs']} (lowest {lowest:.1f}%), {fgsm_text}"
+        )
+        back = collapsed[-1] + 1
+        if c["recovered"] and back == c["final"]:
+            text += (
+                f"; in the last epoch it was above the threshold again ({c['final_score']:.1f}%)."
+            )
+        elif c["recovered"]:
+            text += (
+                f"; from epoch {back} on it was above the threshold again ({pgd_scores[back]:.1f}% "
+                f"in epoch {back}, {c['final_score']:.1f}% in the last)."
+            )
+        else:
+            text += f"; it was still below in the last epoch ({c['final_score']:.1f}%)."
+        stretch = "the collapse" if overfit == collapsed else "the epochs below the threshold"
+        came_back = "collapsed and recovered" if overfit == collapsed else "fell below it and rose"
+        where = {
+            "before": f"before {stretch}",
+            "after": f"after {stretch}: the run {came_back}",
+            "between": "between two stretches below the threshold",
+            "during": "itself below the threshold",
+        }[c["kept_when"]]
+        text += f" The kept model is {kept}, {where}."
+    verdict = "collapsed" if c["final_collapsed"] else "not collapsed"
+    return (
+        f"{text} The collapse study judges only the final model's PGD accuracy, so by the same "
+        f"threshold a run like this one counts there as {verdict} (its last epoch: "
+        f"{c['final_score']:.1f}% held out)."
+    )
 
 
 def run_study(
