@@ -180,7 +180,8 @@ def test_paper_tables_say_how_wide_our_intervals_are():
     assert "differences over 5 points shaded" in table1
     assert "<td>FGSM eps=0.3</td><td>67.90</td><td>6.79</td>" in table1
     assert table2.count("<tr>") == 1 + len(paper.TABLE2_EPS)
-    assert 'style="background:#f8d7da">-61.11' in table1  # 6.79 - 67.9, shaded
+    # 6.79 - 67.9, shaded, with its own dark text colour (readable in a dark theme too)
+    assert 'color:#111111;font-weight:bold" title="beyond ±5">-61.11' in table1
 
 
 def test_protocol_fit_committed_run():
