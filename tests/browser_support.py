@@ -267,9 +267,13 @@ _KERNEL_IDLE_JS = """() => {
     return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
 }"""
 
+# Read from the notebook's model, not the page: a collapsed cell (jupyter.source_hidden, the
+# setup cell's) draws no input prompt.
 _FIRST_PROMPT_JS = """() => {
-    const prompt = document.querySelector('.jp-CodeCell .jp-InputPrompt');
-    return prompt ? prompt.textContent.trim() : null;
+    const panel = window.jupyterapp.shell.currentWidget;
+    const cell = panel.content.widgets.find(cell => cell.model.type === 'code');
+    const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+    return cell ? `${cell.model.executionCount}|${kernel ? kernel.status : 'none'}` : null;
 }"""
 
 _RUN_STATE_JS = """() => {
@@ -286,8 +290,11 @@ _RUN_STATE_JS = """() => {
     const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
     return {
         total: cells.length,
-        done: cells.filter(cell => cell.model.executionCount !== null
-                                   && !cell.node.querySelector('.jp-InputPrompt').textContent.includes('*')).length,
+        done: cells.filter(cell => {
+            const prompt = cell.node.querySelector('.jp-InputPrompt');
+            return cell.model.executionCount !== null
+                && !(prompt && prompt.textContent.includes('*'));
+        }).length,
         idle: !!kernel && kernel.status === 'idle',
         errors: errors,
     };
@@ -299,7 +306,8 @@ def wait_for_kernel_idle(page, timeout: float = 120) -> None:
 
 
 def run_all_cells(page, attempts: int = 8, wait_per_attempt: float = 8) -> None:
-    """Fire "run all" (never awaited) until the first code cell's prompt shows it started."""
+    """Fire "run all" (never awaited) until the first code cell's execution count or the
+    kernel's status shows it started."""
     before = page.evaluate(_FIRST_PROMPT_JS)
     for _ in range(attempts):
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
