@@ -57,7 +57,7 @@ def _loss_mistake(
     known = {
         "your FGSM images attack the model's predictions; the paper's attack uses the true "
         "labels y.": predicted_loss,
-        "you returned only the FGSM loss; the paper's loss is half clean, half FGSM.": adversarial,
+        "you returned only the FGSM loss; this chapter's loss is half clean, half FGSM.": adversarial,
         "you returned only the clean loss; add the loss on the FGSM images.": clean,
         "you added the two losses; weight each by 0.5 so they count equally.": clean + adversarial,
         "your FGSM images use eps x 0.3081: eps is in pixel units here.": eps_units_loss,
@@ -304,8 +304,8 @@ def _step_on_the_summed_losses(model, optimizer, x, y, eps):
 q1 = Exercise(
     "chapter03.q1",
     """
-    Write `adversarial_loss(model, x, y, eps)`: the paper's adversarial-training loss for one
-    batch, with the clean images and their FGSM versions (eps in pixel units, true labels)
+    Write `adversarial_loss(model, x, y, eps)`: this chapter's adversarial-training loss for
+    one batch, with the clean images and their FGSM versions (eps in pixel units, true labels)
     weighted 0.5 each. Return the loss as a tensor the optimizer can use.
     """,
     _check_adversarial_loss,
