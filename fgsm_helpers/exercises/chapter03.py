@@ -318,8 +318,8 @@ q1 = Exercise(
     adversarial_loss_solution,
     """
     The FGSM images are made against the model as it is at this step: they change as it
-    learns, which makes this training rather than data augmentation. In the package:
-    `fh.train(model, x, y, attack="fgsm", train_eps=0.3, adv_weight=0.5)`.
+    learns, unlike ordinary data augmentation, whose images do not depend on the model. In
+    the package: `fh.train(model, x, y, attack="fgsm", train_eps=0.3, adv_weight=0.5)`.
     """,
     signature="adversarial_loss(model, x, y, eps) -> loss tensor",
     wrong_answers={
