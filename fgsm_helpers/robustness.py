@@ -710,10 +710,11 @@ def surface_verdicts(
             )
         else:
             verdict = (
-                "not distinguishable: on these images one step does about as well as the search"
+                "not distinguishable: on these images no sign that the search beats the one "
+                "step, which does not show that the two are equal"
             )
         lines.append(
-            f"- `{name}`: {slice_text}; PGD-{steps} raises the mean loss to "
+            f"- `{name}`: {slice_text}; PGD-{steps} takes the mean loss to "
             f"{row[f'loss after PGD-{steps}']:.2f}, {row['PGD / FGSM point']:.1f} times the FGSM "
             f"point's {step:.2f}. On the first {n} test images FGSM leaves "
             f"{with_interval(fgsm_acc, n)}, PGD-{steps} {with_interval(pgd_acc, n)}, {verdict}."
