@@ -449,13 +449,11 @@ def ceiling_verdict(sweep: Mapping[str, Mapping[float, float]], ceiling: float, 
         start
         + f"Above it at eps {top:g} or more: "
         + ", ".join(f"`{name}` up to {value:.1f}%" for name, value in above.items())
-        + ". PGD fails where any working attack succeeds: a sign that "
-        + (
-            "this model's gradients mislead"
-            if len(above) == 1
-            else "these models' gradients mislead"
-        )
-        + " it, so "
+        + ". PGD fails where any working attack succeeds: "
+        + ("this model's" if len(above) == 1 else "these models'")
+        + " gradients mislead it, or PGD as run here is too weak for "
+        + ("it" if len(above) == 1 else "them")
+        + " (this sweep does not tell the two apart); either way "
         + ("its" if len(above) == 1 else "their")
         + " PGD figures at smaller eps are not to be trusted either."
     )
