@@ -449,13 +449,11 @@ def ceiling_verdict(sweep: Mapping[str, Mapping[float, float]], ceiling: float, 
         start
         + f"Above it at eps {top:g} or more: "
         + ", ".join(f"`{name}` up to {value:.1f}%" for name, value in above.items())
-        + ". PGD fails where any working attack succeeds: a sign that "
-        + (
-            "this model's gradients mislead"
-            if len(above) == 1
-            else "these models' gradients mislead"
-        )
-        + " it, so "
+        + ". PGD fails where any working attack succeeds: "
+        + ("this model's" if len(above) == 1 else "these models'")
+        + " gradients mislead it, or PGD as run here is too weak for "
+        + ("it" if len(above) == 1 else "them")
+        + " (this sweep does not tell the two apart); either way "
         + ("its" if len(above) == 1 else "their")
         + " PGD figures at smaller eps are not to be trusted either."
     )
@@ -710,10 +708,11 @@ def surface_verdicts(
             )
         else:
             verdict = (
-                "not distinguishable: on these images one step does about as well as the search"
+                "not distinguishable: on these images no sign that the search beats the one "
+                "step, which does not show that the two are equal"
             )
         lines.append(
-            f"- `{name}`: {slice_text}; PGD-{steps} raises the mean loss to "
+            f"- `{name}`: {slice_text}; PGD-{steps} takes the mean loss to "
             f"{row[f'loss after PGD-{steps}']:.2f}, {row['PGD / FGSM point']:.1f} times the FGSM "
             f"point's {step:.2f}. On the first {n} test images FGSM leaves "
             f"{with_interval(fgsm_acc, n)}, PGD-{steps} {with_interval(pgd_acc, n)}, {verdict}."

@@ -288,7 +288,13 @@ def describe_history(history: list[dict], pgd_steps: int, below: float = COLLAPS
     pgd = f"PGD-{pgd_steps}"
     fgsm = {h["epoch"]: h["val_fgsm"] for h in history}
     pgd_scores = {h["epoch"]: h["val_score"] for h in history}
-    every = "the only epoch" if c["epochs"] == 1 else f"every one of the {c['epochs']} epochs"
+    every = (
+        "the only epoch"
+        if c["epochs"] == 1
+        else "both epochs"
+        if c["epochs"] == 2
+        else f"all {c['epochs']} epochs"
+    )
     kept = f"epoch {c['kept']} ({c['kept_score']:.1f}%)"
     collapsed, overfit = c["collapsed_epochs"], c["overfit_epochs"]
     threshold = f"{below:g}% (the collapse study's threshold)"
