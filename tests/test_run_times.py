@@ -9,7 +9,9 @@ from fgsm_helpers import badges
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _record(alone: dict, gpu: str | None = None, quick: bool = False) -> dict:
+def _record(
+    alone: dict, gpu: str | None = None, quick: bool = False, date: str = "2026-12-05"
+) -> dict:
     machine = {"cpu_model": "AMD EPYC", "usable_cores": 2}
     if gpu:
         machine["gpu"] = gpu
@@ -19,6 +21,7 @@ def _record(alone: dict, gpu: str | None = None, quick: bool = False) -> dict:
             "end_to_end_alone": {
                 "machine": machine,
                 "config": {"quick": quick, "only": None},
+                "date": date,
                 "figures": {"alone": {"notebook_seconds": alone}},
             }
         },
@@ -51,3 +54,12 @@ def test_write_run_times_inserts_once_then_updates(tmp_path):
         cells = json.loads(path.read_text())["cells"]
         marked = [i for i, c in enumerate(cells) if badges.RUN_TIME_MARKER in "".join(c["source"])]
         assert marked == [1], path.name
+
+
+def test_the_newest_alone_record_of_a_file_counts(tmp_path):
+    data = _record({"01_a.ipynb": 200.0}, date="2026-12-05T10:00")
+    rerun = _record({"01_a.ipynb": 70.0}, date="2026-12-05T12:00")["benchmarks"]["end_to_end_alone"]
+    rerun["config"]["only"] = ["01"]  # a chapter re-run alone is the same measurement
+    data["benchmarks"]["end_to_end_alone_01"] = rerun
+    (tmp_path / "cpu.json").write_text(json.dumps(data))
+    assert badges.chapter_run_times("01_a.ipynb", tmp_path)["cpu"][0][1] == 70.0
