@@ -63,3 +63,13 @@ def test_the_newest_alone_record_of_a_file_counts(tmp_path):
     data["benchmarks"]["end_to_end_alone_01"] = rerun
     (tmp_path / "cpu.json").write_text(json.dumps(data))
     assert badges.chapter_run_times("01_a.ipynb", tmp_path)["cpu"][0][1] == 70.0
+
+
+def test_committed_run_time_lines_are_what_the_script_writes(tmp_path):
+    shutil.copytree(
+        ROOT / "notebooks",
+        tmp_path / "notebooks",
+        ignore=shutil.ignore_patterns("checkpoints", "outputs"),
+    )
+    shutil.copytree(ROOT / "benchmarks" / "results", tmp_path / "benchmarks" / "results")
+    assert badges.write_run_times(tmp_path) == []
