@@ -299,9 +299,12 @@ def show_figure(
     backend does not draw it a second time."""
     from IPython.display import Image, Markdown, display
 
-    save_figure(fig, output_dir, name)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # as save_figure does
+    if output_dir is not None:  # the same bytes on disk: the figure is rendered once
+        path = Path(output_dir) / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buffer.getvalue())
     description = alt or alt_text(fig)
     display(
         Image(data=buffer.getvalue(), format="png"),
