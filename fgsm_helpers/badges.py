@@ -13,7 +13,7 @@ import json
 import re
 from pathlib import Path
 
-from .layout import collapse
+from .layout import SETUP_MARKER, collapse  # SETUP_MARKER: how the setup cell is found
 
 DEFAULT_REPO = "fgsm-series/fgsm-notebooks"
 DEFAULT_REF = "main"
@@ -52,9 +52,6 @@ def install_requirement(repo: str, ref: str) -> str:
     'fgsm_helpers[robust] @ git+https://github.com/me/fork@v1'
     """
     return f"fgsm_helpers[{','.join(SETUP_EXTRAS)}] @ {install_url(repo, ref)}"
-
-
-SETUP_MARKER = 'IN_COLAB = "google.colab" in sys.modules'  # how the setup cell is found
 
 
 def setup_cell_source(repo: str = DEFAULT_REPO, ref: str = DEFAULT_REF) -> str:

@@ -75,7 +75,8 @@ def write_layout(notebook_dir: str | Path = "notebooks") -> list[Path]:
 #: A visible cell with one of these tags is plumbing as a whole: papermill's parameters, and
 #: the cells a rendered book removes (rendered prose, recording results).
 PLUMBING_CELL_TAGS = ("parameters", "remove-input", "remove-cell")
-SETUP_MARKER = 'IN_COLAB = "google.colab" in sys.modules'  # the setup cell (fh.badges)
+#: How the setup cell is found (fh.badges writes it and finds it by the same line).
+SETUP_MARKER = 'IN_COLAB = "google.colab" in sys.modules'
 
 
 def plumbing_cell_kind(cell: dict) -> str | None:
