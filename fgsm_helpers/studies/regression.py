@@ -91,7 +91,10 @@ def make_reference(
         )
     names = {r["model"] for r in records}
     return {
-        "description": "Accuracies of the full run the committed notebooks come from.",
+        "description": (
+            "Accuracies of a full run of chapters 01-04 (on the machine in `machine`) that "
+            "`fgsm-series regress` compares a new run with."
+        ),
         "command": command,
         "chapters": list(chapters),
         "machine": machine_key(),
