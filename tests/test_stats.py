@@ -428,3 +428,18 @@ def test_no_scipy_at_run_time():
     module_file, scipy_loaded = completed.stdout.split()
     assert Path(module_file).resolve() == REPO / "fgsm_helpers" / "stats.py"
     assert scipy_loaded == "False"
+
+
+def test_rank_sum_exact_counts_every_split_of_the_seeds():
+    from fgsm_helpers.stats import rank_sum_exact
+
+    assert rank_sum_exact([86.0, 87.2, 85.1], [0.0, 70.4, 0.2]) == pytest.approx(0.1)  # 2 of 20
+    assert rank_sum_exact([1, 2, 3], [1, 2, 3]) == 1.0
+    assert rank_sum_exact([1, 2], [3, 4, 5, 6]) == pytest.approx(2 / 15)
+    assert rank_sum_exact([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(2 / 252)
+    # ties take mid-ranks: [1, 1] against [1, 2] is no evidence either way
+    assert rank_sum_exact([1, 1], [1, 2]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least one"):
+        rank_sum_exact([], [1])
+    with pytest.raises(ValueError, match="at most 20"):
+        rank_sum_exact(range(11), range(11))
