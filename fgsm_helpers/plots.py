@@ -1073,36 +1073,57 @@ def plot_leaderboard(
     title: str = "AutoAttack accuracy at eps 0.3 on MNIST",
     caption: str | None = "This run's models (solid blue, names in bold, marked 'this run') "
     "beside AutoAttack's leaderboard (hatched, light).",
+    *,
+    n_images: Mapping[str, int] | None = None,
+    ours_label: str = "this run",
 ) -> matplotlib.figure.Figure:
     """Horizontal bars, highest first: ``ours`` ({model: AutoAttack accuracy %}) and the
     leaderboard's rows (``fh.robustness.LEADERBOARD``). Ours are told apart by more than
-    colour: solid fill against hatching, bold names ending in "(this run)", and a legend."""
-    bars = [(f"{name} (this run)", value, True) for name, value in ours.items()]
-    bars += [(row["defence"], row["autoattack"], False) for row in leaderboard]
+    colour: solid fill against hatching, bold names ending in "(``ours_label``)", and a legend.
+    With ``n_images`` ({model: images it ran on}) every bar gets its 95% Wilson interval as an
+    error bar (the leaderboard's on its 10,000 images)."""
+    from .stats import accuracy_interval  # plots stays importable without the stats module
+
+    bars = [(f"{name} ({ours_label})", value, True, name) for name, value in ours.items()]
+    bars += [(row["defence"], row["autoattack"], False, None) for row in leaderboard]
     bars.sort(key=lambda bar: bar[1])
     fig, ax = plt.subplots(figsize=(8, 0.38 * len(bars) + 1.2))
-    for mine, label in ((True, "this run"), (False, "AutoAttack leaderboard")):
+    for mine, label in ((True, ours_label), (False, "AutoAttack leaderboard")):
         chosen = [(position, bar) for position, bar in enumerate(bars) if bar[2] == mine]
         if not chosen:
             continue
         ax.barh(
             [position for position, _ in chosen],
-            [value for _, (_, value, _) in chosen],
+            [bar[1] for _, bar in chosen],
             color=PALETTE["blue"] if mine else "#cce3f0",
             edgecolor=PALETTE["black"] if mine else PALETTE["blue"],
             hatch=None if mine else HATCH,
             linewidth=0.8,
             label=label,
         )
-    ax.set_yticks(range(len(bars)), [name for name, _, _ in bars])
-    for tick, (_, _, mine) in zip(ax.get_yticklabels(), bars):
-        if mine:
+    ax.set_yticks(range(len(bars)), [bar[0] for bar in bars])
+    for tick, bar in zip(ax.get_yticklabels(), bars):
+        if bar[2]:
             tick.set_fontweight("bold")
-    for position, (_, value, _) in enumerate(bars):
-        ax.text(value + 0.5, position, f"{value:.1f}", va="center", fontsize=8)
+    for position, (_, value, mine, name) in enumerate(bars):
+        end = value
+        if n_images is not None:
+            n = n_images[name] if mine else 10_000
+            low, high = accuracy_interval(value, n)
+            ax.errorbar(
+                value,
+                position,
+                xerr=[[value - low], [high - value]],
+                color=PALETTE["black"],
+                capsize=2,
+                linewidth=0.9,
+                label="95% interval" if position == 0 else None,
+            )
+            end = high
+        ax.text(end + 0.5, position, f"{value:.1f}", va="center", fontsize=8)
     ax.set_xlim(0, 105)
     ax.set_xlabel("accuracy under AutoAttack (%)")
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3)
     add_caption(fig, caption)
     return fig

@@ -842,11 +842,15 @@ def square_verdict(results: Mapping, *, steps: int, queries: int) -> str:
     )
 
 
-def leaderboard_rows(results: Mapping) -> list[dict]:
-    """AutoAttack's whole MNIST leaderboard (:data:`LEADERBOARD`) and ours (``{name:
-    fh.autoattack result}``) in one table, highest AutoAttack figure first: clean and AutoAttack
-    accuracy (percent), the 95% Wilson interval of the latter on its number of images, and
-    which implementation measured it."""
+def leaderboard_rows(
+    results: Mapping, source: str = "this run", code: str = "torchattacks"
+) -> list[dict]:
+    """AutoAttack's whole MNIST leaderboard (:data:`LEADERBOARD`) and ours (``{name: result}``,
+    each an ``fh.autoattack`` result or anything with its ``accuracy``, ``clean_accuracy`` and
+    ``n_images``) in one table, highest AutoAttack figure first: clean and AutoAttack accuracy
+    (percent), the 95% Wilson interval of the latter on its number of images, and which
+    implementation measured it. ``source`` says where ours come from ("this run", "robustness
+    study"); ``code`` which implementation ran them."""
     rows = [
         {
             "defence": row["defence"],
@@ -862,8 +866,8 @@ def leaderboard_rows(results: Mapping) -> list[dict]:
     rows += [
         {
             "defence": f"{name} (ours)",
-            "model": "this run",
-            "attack code": "torchattacks",
+            "model": source,
+            "attack code": code,
             "images": result.n_images,
             "clean %": result.clean_accuracy,
             "AutoAttack %": result.accuracy,
@@ -898,7 +902,7 @@ def describe_leaderboard_place(name: str, accuracy: float, n: int) -> str:
     low, high = accuracy_interval(accuracy, n)
     lines = [
         f"Beside the leaderboard, `{name}` at {accuracy:.1f}% (95% interval {low:.1f}-{high:.1f} "
-        f"on {n} images) is"
+        f"on {n:,} images) is"
     ]
     for group, words in (
         ("higher", "below, intervals apart"),

@@ -253,6 +253,25 @@ def test_leaderboard_tells_ours_apart_by_hatch_and_name_not_only_colour():
     ]
 
 
+def test_leaderboard_draws_each_bar_s_95_percent_interval_when_told_the_images():
+    fig = plots.plot_leaderboard(
+        {"trades": 91.0}, fh.robustness.LEADERBOARD, n_images={"trades": 1000}, ours_label="study"
+    )
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+    assert len(bars) == 1 + len(fh.robustness.LEADERBOARD)
+    widths = {}
+    for container in bars:
+        (segment,) = container.lines[2][0].get_segments()
+        widths[round(segment[0][1])] = segment[1][0] - segment[0][0]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    ours = widths[names.index("trades (study)")]
+    low, high = fh.stats.accuracy_interval(91.0, 1000)
+    assert ours == pytest.approx(high - low)
+    assert max(w for p, w in widths.items() if p != names.index("trades (study)")) < ours
+    assert "95% interval" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_explorer_bars_differ_by_hatch_and_colour(tiny_batch):
     x, _ = tiny_batch
     _, axes = plt.subplots(1, 4)
