@@ -79,7 +79,13 @@ def test_summary_gives_the_paper_number_only_where_the_paper_has_one():
 def test_verdict_counts_the_seeds_it_holds_for():
     study = {"seeds": [fake_entry(0), fake_entry(1, offset=-30.0), fake_entry(2)]}
     above_80 = seeds.verdict_holds(study, lambda c: c["baseline", "pixel"][0.1] > 80)
-    assert above_80 == {"holds": 2, "n": 3, "every_seed": False, "failing_seeds": [1]}
+    assert above_80 == {
+        "holds": 2,
+        "n": 3,
+        "every_seed": False,
+        "failing_seeds": [1],
+        "undecided_seeds": [],
+    }
     raised = seeds.verdict_holds(
         study, lambda c: c["fgsm_at", "pixel"][0.3] > c["baseline", "pixel"][0.3]
     )
@@ -92,7 +98,7 @@ def test_verdict_of_an_empty_study_is_refused():
 
 
 def test_chapter_verdicts_are_evaluated_on_every_seed():
-    study = {"seeds": [fake_entry(0), fake_entry(1)]}
+    study = {"configuration": {"test_images": 10_000}, "seeds": [fake_entry(0), fake_entry(1)]}
     results = {v["claim"]: v for v in seeds.verdicts(study)}
     assert set(results) == set(seeds.VERDICTS)
     assert all(v["n"] == 2 for v in results.values())
@@ -100,7 +106,69 @@ def test_chapter_verdicts_are_evaluated_on_every_seed():
     assert results["FGSM training raises FGSM accuracy at every eps 0.1-0.8, pixel units"][
         "every_seed"
     ]
-    assert not results["FGSM training costs clean accuracy, pixel units"]["holds"]
+    # and 100% clean against the baseline's 99% on 10,000 images: higher, beyond the intervals
+    clean = results["FGSM training costs clean accuracy, pixel units"]
+    assert clean["holds"] == 0 and clean["undecided_seeds"] == [] and clean["holds_as"] == "lower"
+
+
+def _clean_study(pairs, n_images=10_000):
+    """A study whose seeds have only clean accuracies: ``pairs`` of (fgsm_at, baseline)."""
+    entries = []
+    for seed, (ours, base) in enumerate(pairs):
+        rows = [
+            {"model": "fgsm_at", "units": "pixel", "eps": 0.0, "accuracy": ours},
+            {"model": "baseline", "units": "pixel", "eps": 0.0, "accuracy": base},
+        ]
+        entries.append({"seed": seed, "rows": rows})
+    return {"configuration": {"test_images": n_images}, "seeds": entries}
+
+
+def test_clean_cost_counts_a_seed_only_beyond_the_intervals():
+    """98.48 against 98.95 on 10,000 images is a cost; 98.87 against 98.98 is inside the
+    intervals, which used to count as a cost (a bare <): now it counts for neither side."""
+    costs = seeds.VERDICTS["FGSM training costs clean accuracy, pixel units"]
+    study = _clean_study([(98.48, 98.95), (98.87, 98.98), (99.40, 98.90)])
+    found = {"claim": "costs", **seeds.verdict_holds(study, costs)}
+    assert (found["holds"], found["undecided_seeds"], found["failing_seeds"]) == (1, [1], [1, 2])
+    assert seeds.describe_verdict(found) == (
+        "costs: lower beyond the 95% intervals in 1 of the 3 seeds (95% interval of the rate: "
+        "6-79%), higher beyond them in 1, not distinguishable in the other seed"
+    )
+    none = {"claim": "c", **seeds.verdict_holds(_clean_study([(99.0, 98.95)] * 5), costs)}
+    assert seeds.describe_verdict(none) == (
+        "c: lower beyond the 95% intervals in none of the 5 seeds: the two accuracies are not "
+        "distinguishable in any of them"
+    )
+    text = seeds.describe_verdicts([none])
+    assert text.startswith("**Inside the 95% intervals in at least one seed**")
+    assert "False in" not in text and "its opposite held" not in text
+    every = {"claim": "e", **seeds.verdict_holds(_clean_study([(98.4, 99.0)] * 5), costs)}
+    assert seeds.describe_verdicts([every]).startswith("**Held in all 5 seeds")
+    assert "e: lower beyond the 95% intervals in all 5 seeds" in seeds.describe_verdicts([every])
+    with pytest.raises(ValueError, match="how many test images"):
+        seeds.verdict_holds({"configuration": {}, "seeds": study["seeds"]}, costs)
+
+
+def test_clean_cost_verdicts_of_the_committed_studies():
+    """The Intel study: a cost beyond the intervals in 2 of 5 seeds in pixel units, in none in
+    normalized units (+0.05 to +0.17 points); the AMD study: in neither seed."""
+    intel = {v["claim"]: v for v in seeds.verdicts(seeds.load_study())}
+    pixel = seeds.describe_verdict(intel["FGSM training costs clean accuracy, pixel units"])
+    assert pixel.endswith(
+        "lower beyond the 95% intervals in 2 of the 5 seeds (95% interval of the rate: 12-77%), "
+        "not distinguishable in the other 3"
+    )
+    normalized = intel["FGSM training costs clean accuracy, normalized units"]
+    assert seeds.describe_verdict(normalized).endswith(
+        "in none of the 5 seeds: the two accuracies are not distinguishable in any of them"
+    )
+    text = seeds.describe_verdicts(list(intel.values()))
+    assert "true for all 5 seeds" not in text.split("costs clean accuracy, pixel")[1][:40]
+    assert "**False in" not in text  # the normalized 'cost' no longer reads as its opposite
+    amd = seeds.verdicts(seeds.load_study(seeds.DATA_DIR / "seed_study_amd_epyc_avx2.json"))
+    for verdict in amd:
+        if verdict["claim"].startswith("FGSM training costs clean accuracy"):
+            assert verdict["holds"] == 0 and len(verdict["undecided_seeds"]) == 2
 
 
 def test_verdicts_are_described_as_holding_failing_or_flipping():

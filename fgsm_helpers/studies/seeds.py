@@ -29,7 +29,13 @@ from .. import paper
 from ..data import load_mnist
 from ..evaluation import robustness_curve
 from ..runtime import describe_machine, get_device
-from ..stats import count_words, describe_count, describe_rates, wilson_interval
+from ..stats import (
+    count_words,
+    describe_count,
+    describe_rates,
+    distinguishable,
+    wilson_interval,
+)
 from ..zoo import get
 from .state import DATA_DIR, Study, check_seeds, load, run_command, study_parser
 
@@ -215,9 +221,12 @@ def verdict_holds(
     study: dict, predicate: Callable[[dict[tuple[str, str], dict[float, float]]], bool]
 ) -> dict:
     """Whether a claim holds for every seed: ``predicate`` gets one seed's curves
-    (``{(model, units): {eps: accuracy}}``) and says whether the claim holds for it.
+    (``{(model, units): {eps: accuracy}}``) and says whether the claim holds for it. A
+    :class:`ClearlyLower` predicate also gets the number of test images, and may leave a seed
+    undecided (the two accuracies are not distinguishable): that seed counts for neither side.
 
-    Returns ``{"holds": k, "n": n, "every_seed": k == n, "failing_seeds": [...]}``.
+    Returns ``{"holds": k, "n": n, "every_seed": k == n, "failing_seeds": [...],
+    "undecided_seeds": [...]}`` (the undecided seeds are among the failing ones).
 
     >>> raised = lambda c: c["fgsm_at", "pixel"][0.3] > c["baseline", "pixel"][0.3]
     >>> verdict_holds(load_study(), raised)["every_seed"]     # True
@@ -225,13 +234,28 @@ def verdict_holds(
     curves = seed_curves(study)
     if not curves:
         raise ValueError("the study holds no seeds")
-    failing = [seed for seed, per_seed in curves.items() if not predicate(per_seed)]
-    return {
+    n_images = study.get("configuration", {}).get("test_images")
+    outcomes = {seed: _outcome(predicate, per_seed, n_images) for seed, per_seed in curves.items()}
+    failing = [seed for seed, outcome in outcomes.items() if outcome is not True]
+    result = {
         "holds": len(curves) - len(failing),
         "n": len(curves),
         "every_seed": not failing,
         "failing_seeds": failing,
+        "undecided_seeds": [seed for seed, outcome in outcomes.items() if outcome is None],
     }
+    if isinstance(predicate, ClearlyLower):
+        result["holds_as"] = "lower"
+    return result
+
+
+def _outcome(predicate: Callable, curves: dict, n_images: int | None) -> bool | None:
+    """True, False, or None (not distinguishable, for a :class:`ClearlyLower` predicate)."""
+    if isinstance(predicate, ClearlyLower):
+        if not n_images:
+            raise ValueError("the study does not say on how many test images it measured")
+        return predicate(curves, n_images)
+    return bool(predicate(curves))
 
 
 def protocol_gaps(study: dict) -> list[dict]:
@@ -275,6 +299,23 @@ def _raises_everywhere(units: str) -> Callable:
     )
 
 
+class ClearlyLower:
+    """The verdict "FGSM training costs clean accuracy" for one seed, in ``units``: True when
+    the defended model's clean accuracy is lower than the baseline's beyond the 95% intervals
+    (:func:`fgsm_helpers.stats.distinguishable`, on the study's test images), False when it is
+    higher beyond them, None when the two are not distinguishable (neither side holds)."""
+
+    def __init__(self, units: str):
+        self.units, self.defended = units, PROTOCOLS[units]
+
+    def __call__(self, curves: dict, n_images: int) -> bool | None:
+        ours = curves[self.defended, self.units][0.0]
+        base = curves["baseline", self.units][0.0]
+        if not distinguishable((ours, n_images), (base, n_images)):
+            return None
+        return ours < base
+
+
 #: Chapter 04's verdicts, each as a claim and a test of one seed's curves.
 VERDICTS: dict[str, Callable] = {
     "Table 1: the baseline is closer to the paper in normalized units (mean |diff|, eps 0.1-0.3)": (
@@ -292,12 +333,8 @@ VERDICTS: dict[str, Callable] = {
     "FGSM training raises FGSM accuracy at every eps 0.1-0.8, normalized units": (
         _raises_everywhere("normalized")
     ),
-    "FGSM training costs clean accuracy, pixel units": (
-        lambda c: c["fgsm_at", "pixel"][0.0] < c["baseline", "pixel"][0.0]
-    ),
-    "FGSM training costs clean accuracy, normalized units": (
-        lambda c: c["fgsm_at_normalized", "normalized"][0.0] < c["baseline", "normalized"][0.0]
-    ),
+    "FGSM training costs clean accuracy, pixel units": ClearlyLower("pixel"),
+    "FGSM training costs clean accuracy, normalized units": ClearlyLower("normalized"),
     "pixel units: the baseline keeps under 10% at eps 0.3 (the paper: 67.9%)": (
         lambda c: c["baseline", "pixel"][0.3] < 10
     ),
@@ -347,12 +384,16 @@ def verdicts(study: dict) -> list[dict]:
 
 def describe_verdict(verdict: dict) -> str:
     """One line on a verdict of :func:`verdicts`: whether it holds for every seed, for none, or
-    flips with the seed (then with the 95% Wilson interval of the rate it holds at).
+    flips with the seed (then with the 95% Wilson interval of the rate it holds at). A verdict
+    decided by the 95% intervals (``"holds_as"``, e.g. clean accuracy lower) says in how many
+    seeds the difference lies beyond them, and in how many it is not distinguishable.
 
     >>> describe_verdict({"claim": "AT helps", "holds": 3, "n": 5, "every_seed": False})
     'AT helps: flips with the seed, true for 3 of the 5 seeds (95% interval of the rate: 23-88%)'
     """
     holds, n = verdict["holds"], verdict["n"]
+    if "holds_as" in verdict:
+        return f"{verdict['claim']}: {_beyond_intervals(verdict)}"
     if holds == n:
         return f"{verdict['claim']}: true for {count_words(n, n, 'seed')}"
     if holds == 0:
@@ -360,14 +401,39 @@ def describe_verdict(verdict: dict) -> str:
     return f"{verdict['claim']}: flips with the seed, true for {describe_count(holds, n)}"
 
 
+def _beyond_intervals(verdict: dict) -> str:
+    """ "lower beyond the 95% intervals in 2 of the 5 seeds (95% interval of the rate: ...),
+    not distinguishable in the other 3": a verdict decided seed by seed by the intervals."""
+    holds, n = verdict["holds"], verdict["n"]
+    undecided = len(verdict.get("undecided_seeds", ()))
+    opposite = n - holds - undecided
+    counted = count_words(holds, n, "seed") if holds in (0, n) else describe_count(holds, n)
+    text = f"{verdict['holds_as']} beyond the 95% intervals in {counted}"
+    if opposite:
+        text += f", {_OPPOSITE[verdict['holds_as']]} beyond them in {opposite}"
+    if undecided == n:
+        text += ": the two accuracies are not distinguishable in any of them"
+    elif undecided:
+        text += f", not distinguishable in the other {'seed' if undecided == 1 else undecided}"
+    return text
+
+
+_OPPOSITE = {"lower": "higher", "higher": "lower"}
+
+
 def describe_verdicts(found: list[dict]) -> str:
     """Chapter 04's account of the seed study's :func:`verdicts`, as Markdown: the claims that
-    held in every seed, those that failed in every seed, and those that flip with the seed,
-    each group said only when it has a claim, with what "every seed" of a few can show."""
+    held in every seed, those that failed in every seed, those whose difference some seeds
+    could not tell apart, and those that flip with the seed, each group said only when it has
+    a claim, with what "every seed" of a few can show."""
     if not found:
         raise ValueError("no verdicts to describe")
     n = found[0]["n"]
     _, bound = wilson_interval(0, n)  # no failure in n runs: how rare is rare?
+
+    def undecided(verdict):
+        return len(verdict.get("undecided_seeds", ())) > 0
+
     groups = (
         (
             [v for v in found if v["holds"] == n],
@@ -376,12 +442,18 @@ def describe_verdicts(found: list[dict]) -> str:
             "so these are findings about this recipe on this machine, not laws):",
         ),
         (
-            [v for v in found if v["holds"] == 0],
+            [v for v in found if v["holds"] == 0 and not undecided(v)],
             f"**False in {count_words(n, n, 'seed')}** (its opposite held, within the same "
             "limits):",
         ),
         (
-            [v for v in found if 0 < v["holds"] < n],
+            [v for v in found if undecided(v) and v["holds"] < n],
+            "**Inside the 95% intervals in at least one seed** (a seed whose two accuracies are "
+            "not distinguishable counts for neither side, so these say how often a difference "
+            "showed, not that it holds):",
+        ),
+        (
+            [v for v in found if 0 < v["holds"] < n and not undecided(v)],
             "**Flips with the seed** (no conclusion either way):",
         ),
     )
