@@ -410,3 +410,70 @@ def test_defence_outcomes_count_rising_curves_per_cpu(tmp_path):
     assert "the one seed on AMD EPYC (avx2)" in text and "none of 1 seed on Intel Xeon" in text
     assert "Fisher's exact test p = 1" in text and "(s)" not in text
     assert band["cpus"] == ["AMD EPYC (avx2)", "Intel Xeon"]
+
+
+# Chapter 04's committed run (seed 0, AMD EPYC): FGSM curves keyed (units, model).
+def _run04():
+    def curve(clean, *values):
+        return {0.0: clean, **dict(zip(paper.TABLE2_EPS, values, strict=True))}
+
+    return {
+        ("pixel", "baseline"): curve(99.04, 87.99, 38.25, 7.48, 3.40, 3.68, 5.77, 8.91, 13.14),
+        ("pixel", "fgsm_at"): curve(98.64, 96.17, 97.71, 97.61, 94.98, 85.58, 72.08, 60.73, 54.34),
+        ("normalized", "baseline"): curve(
+            99.04, 97.43, 94.69, 89.85, 80.91, 67.19, 47.86, 29.67, 17.27
+        ),
+        ("normalized", "fgsm_at_normalized"): curve(
+            99.09, 98.42, 97.62, 96.67, 95.29, 93.75, 91.32, 87.44, 80.28
+        ),
+    }
+
+
+def test_a_run_that_breaks_a_verdict_held_in_every_seed_says_so():
+    """The chapter's run on another CPU breaks two verdicts that held in all 5 Intel seeds."""
+    amd = {"cpu_model": "AMD EPYC", "cpu_flags": ["avx2", "fma"]}
+    found = seeds.verdicts(seeds.load_study(), run=_run04(), run_images=10_000, run_machine=amd)
+    lines = {v["claim"]: seeds.describe_verdict(v) for v in found}
+    assert lines[
+        "Table 2, AT: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)"
+    ] == (
+        "Table 2, AT: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8): true "
+        "for all 5 seeds; this run (another CPU, AMD EPYC (avx2, fma)) breaks it: mean |diff| "
+        "8.6 points in normalized units against 4.0 in pixel units"
+    )
+    assert lines["pixel units: fgsm_at below the paper at every eps 0.4-0.8"].endswith(
+        "breaks it: `fgsm_at` keeps 94.98% (94.53-95.39) at eps 0.4 against the paper's 90.52% "
+        "and 85.58% (84.88-86.25) at eps 0.5 against the paper's 85.53%"
+    )
+    text = seeds.describe_verdicts(found)
+    assert text.count("breaks it") == 2 and "holds it" not in text
+    # without the run, or on the study's own CPU, the lines say what they said
+    plain = seeds.describe_verdicts(seeds.verdicts(seeds.load_study()))
+    assert "this run" not in plain
+    intel = {"cpu_model": "Intel(R) Xeon(R) Processor"}
+    same = seeds.verdicts(seeds.load_study(), run=_run04(), run_images=10_000, run_machine=intel)
+    assert "this run (the study's CPU) breaks it" in seeds.describe_verdicts(same)
+    gpu = seeds.verdicts(
+        seeds.load_study(), run=_run04(), run_images=10_000, run_machine={"gpu": "H100"}
+    )
+    assert "this run (on a GPU, H100) breaks it" in seeds.describe_verdicts(gpu)
+    with pytest.raises(ValueError, match="run_images"):
+        seeds.verdicts(seeds.load_study(), run=_run04())
+
+
+def test_a_run_that_holds_a_verdict_false_in_every_seed_says_so():
+    """The AMD study: 'fgsm_at below the paper at every eps 0.4-0.8' failed in both seeds; a
+    run below the paper everywhere holds it, and a run that agrees adds nothing."""
+    run = _run04()
+    run["pixel", "fgsm_at"] = {**run["pixel", "fgsm_at"], 0.4: 80.0, 0.5: 70.0}
+    study = seeds.load_study(seeds.DATA_DIR / "seed_study_amd_epyc_avx2.json")
+    found = {v["claim"]: v for v in seeds.verdicts(study, run=run, run_images=10_000)}
+    line = seeds.describe_verdict(
+        found["pixel units: fgsm_at below the paper at every eps 0.4-0.8"]
+    )
+    assert line.startswith("pixel units: fgsm_at below the paper at every eps 0.4-0.8: false for ")
+    assert "; this run holds it: `fgsm_at` keeps 80.00% (79.20-80.77) at eps 0.4 against" in line
+    agrees = seeds.describe_verdict(
+        found["Table 2, CNN: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)"]
+    )
+    assert agrees.endswith("true for both seeds")

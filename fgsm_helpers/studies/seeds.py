@@ -35,6 +35,7 @@ from ..stats import (
     describe_rates,
     distinguishable,
     wilson_interval,
+    with_interval,
 )
 from ..zoo import get
 from .state import DATA_DIR, Study, check_seeds, load, run_command, study_parser
@@ -285,18 +286,93 @@ def _gap(curve: dict[float, float], reference: dict[float, float]) -> float:
     return paper.mean_abs_difference(curve, reference)
 
 
-def _closer_normalized(model_pixel: str, model_normalized: str, reference: dict) -> Callable:
-    return lambda c: (
-        _gap(c[model_normalized, "normalized"], reference)
-        < _gap(c[model_pixel, "pixel"], reference)
-    )
+class _CloserNormalized:
+    """Whether ``model_normalized``'s curve (normalized units) is closer to ``reference`` than
+    ``model_pixel``'s (pixel units), by the mean absolute difference over its eps."""
+
+    def __init__(self, model_pixel: str, model_normalized: str, reference: dict):
+        self.pixel, self.normalized, self.reference = model_pixel, model_normalized, reference
+
+    def gaps(self, c) -> tuple[float, float]:
+        return (
+            _gap(c[self.normalized, "normalized"], self.reference),
+            _gap(c[self.pixel, "pixel"], self.reference),
+        )
+
+    def __call__(self, c) -> bool:
+        normalized, pixel = self.gaps(c)
+        return normalized < pixel
+
+    def detail(self, c, n_images: int) -> str:
+        normalized, pixel = self.gaps(c)
+        return (
+            f"mean |diff| {normalized:.1f} points in normalized units against {pixel:.1f} in "
+            "pixel units"
+        )
 
 
-def _raises_everywhere(units: str) -> Callable:
-    defended = PROTOCOLS[units]
-    return lambda c: all(
-        c[defended, units][eps] > c["baseline", units][eps] for eps in paper.TABLE2_EPS
-    )
+class _RaisesEverywhere:
+    """Whether each protocol's defence is above the baseline at every eps of Table 2."""
+
+    def __init__(self, units: str):
+        self.units, self.defended = units, PROTOCOLS[units]
+
+    def _not_above(self, c) -> list[float]:
+        ours, base = c[self.defended, self.units], c["baseline", self.units]
+        return [eps for eps in paper.TABLE2_EPS if not ours[eps] > base[eps]]
+
+    def __call__(self, c) -> bool:
+        return not self._not_above(c)
+
+    def detail(self, c, n_images: int) -> str:
+        ours, base = c[self.defended, self.units], c["baseline", self.units]
+        missing = self._not_above(c)
+        if not missing:
+            return f"`{self.defended}` is above the baseline at every eps"
+        return f"`{self.defended}` keeps " + _join(
+            f"{with_interval(ours[eps], n_images)} at eps {eps:g} against the baseline's "
+            f"{with_interval(base[eps], n_images)}"
+            for eps in missing
+        )
+
+
+class _EachEps:
+    """Whether ``model``'s FGSM accuracy (``units``) is ``how`` ("above", "below", or a number
+    of points: within that many) ``reference`` (an ``{eps: accuracy}`` table or one number,
+    called ``name`` in words) at every eps of ``eps``."""
+
+    def __init__(self, model: str, units: str, eps, reference, how, name: str):
+        self.model, self.units, self.eps = model, units, tuple(eps)
+        self.reference, self.how, self.name = reference, how, name
+
+    def _ref(self, eps: float) -> float:
+        return self.reference[eps] if isinstance(self.reference, dict) else self.reference
+
+    def _holds(self, c, eps: float) -> bool:
+        value, ref = c[self.model, self.units][eps], self._ref(eps)
+        if self.how == "above":
+            return value > ref
+        if self.how == "below":
+            return value < ref
+        return abs(value - ref) <= self.how
+
+    def __call__(self, c) -> bool:
+        return all(self._holds(c, eps) for eps in self.eps)
+
+    def detail(self, c, n_images: int) -> str:
+        """The accuracies where the claim fails (all of them when it holds everywhere)."""
+        shown = [eps for eps in self.eps if not self._holds(c, eps)] or list(self.eps)
+        curve = c[self.model, self.units]
+        return f"`{self.model}` keeps " + _join(
+            f"{with_interval(curve[eps], n_images)} at eps {eps:g} against {self.name}"
+            + (f" {self._ref(eps):g}%" if isinstance(self.reference, dict) else "")
+            for eps in shown
+        )
+
+
+def _join(parts) -> str:
+    parts = list(parts)
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 class ClearlyLower:
@@ -315,71 +391,125 @@ class ClearlyLower:
             return None
         return ours < base
 
+    def detail(self, curves: dict, n_images: int) -> str:
+        ours = curves[self.defended, self.units][0.0]
+        base = curves["baseline", self.units][0.0]
+        return (
+            f"`{self.defended}` keeps {with_interval(ours, n_images)} clean against the "
+            f"baseline's {with_interval(base, n_images)}"
+        )
+
 
 #: Chapter 04's verdicts, each as a claim and a test of one seed's curves.
 VERDICTS: dict[str, Callable] = {
     "Table 1: the baseline is closer to the paper in normalized units (mean |diff|, eps 0.1-0.3)": (
-        _closer_normalized("baseline", "baseline", paper.TABLE1_FGSM_ACCURACY)
+        _CloserNormalized("baseline", "baseline", paper.TABLE1_FGSM_ACCURACY)
     ),
     "Table 2, CNN: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)": (
-        _closer_normalized("baseline", "baseline", paper.TABLE2_BASELINE)
+        _CloserNormalized("baseline", "baseline", paper.TABLE2_BASELINE)
     ),
     "Table 2, AT: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)": (
-        _closer_normalized("fgsm_at", "fgsm_at_normalized", paper.TABLE2_ADVERSARIAL)
+        _CloserNormalized("fgsm_at", "fgsm_at_normalized", paper.TABLE2_ADVERSARIAL)
     ),
     "FGSM training raises FGSM accuracy at every eps 0.1-0.8, pixel units": (
-        _raises_everywhere("pixel")
+        _RaisesEverywhere("pixel")
     ),
     "FGSM training raises FGSM accuracy at every eps 0.1-0.8, normalized units": (
-        _raises_everywhere("normalized")
+        _RaisesEverywhere("normalized")
     ),
     "FGSM training costs clean accuracy, pixel units": ClearlyLower("pixel"),
     "FGSM training costs clean accuracy, normalized units": ClearlyLower("normalized"),
     "pixel units: the baseline keeps under 10% at eps 0.3 (the paper: 67.9%)": (
-        lambda c: c["baseline", "pixel"][0.3] < 10
+        _EachEps("baseline", "pixel", (0.3,), 10.0, "below", "the 10% bound")
     ),
     "normalized units: the baseline is above the paper at eps 0.1 and 0.2": (
-        lambda c: all(
-            c["baseline", "normalized"][eps] > paper.TABLE2_BASELINE[eps] for eps in (0.1, 0.2)
+        _EachEps(
+            "baseline", "normalized", (0.1, 0.2), paper.TABLE2_BASELINE, "above", "the paper's"
         )
     ),
     "normalized units: the baseline is below the paper at eps 0.8 (the curves cross)": (
-        lambda c: c["baseline", "normalized"][0.8] < paper.TABLE2_BASELINE[0.8]
+        _EachEps("baseline", "normalized", (0.8,), paper.TABLE2_BASELINE, "below", "the paper's")
     ),
     "pixel units: fgsm_at within 4 points of the paper up to eps 0.3": (
-        lambda c: all(
-            abs(c["fgsm_at", "pixel"][eps] - paper.TABLE2_ADVERSARIAL[eps]) <= 4
-            for eps in (0.1, 0.2, 0.3)
-        )
+        _EachEps("fgsm_at", "pixel", (0.1, 0.2, 0.3), paper.TABLE2_ADVERSARIAL, 4, "the paper's")
     ),
     "pixel units: fgsm_at below the paper at every eps 0.4-0.8": (
-        lambda c: all(
-            c["fgsm_at", "pixel"][eps] < paper.TABLE2_ADVERSARIAL[eps]
-            for eps in (0.4, 0.5, 0.6, 0.7, 0.8)
+        _EachEps(
+            "fgsm_at",
+            "pixel",
+            (0.4, 0.5, 0.6, 0.7, 0.8),
+            paper.TABLE2_ADVERSARIAL,
+            "below",
+            "the paper's",
         )
     ),
     "normalized units: fgsm_at_normalized within 5 points of the paper up to eps 0.4": (
-        lambda c: all(
-            abs(c["fgsm_at_normalized", "normalized"][eps] - paper.TABLE2_ADVERSARIAL[eps]) <= 5
-            for eps in (0.1, 0.2, 0.3, 0.4)
+        _EachEps(
+            "fgsm_at_normalized",
+            "normalized",
+            (0.1, 0.2, 0.3, 0.4),
+            paper.TABLE2_ADVERSARIAL,
+            5,
+            "the paper's",
         )
     ),
     "normalized units: fgsm_at_normalized above the paper at every eps 0.5-0.8": (
-        lambda c: all(
-            c["fgsm_at_normalized", "normalized"][eps] > paper.TABLE2_ADVERSARIAL[eps]
-            for eps in (0.5, 0.6, 0.7, 0.8)
+        _EachEps(
+            "fgsm_at_normalized",
+            "normalized",
+            (0.5, 0.6, 0.7, 0.8),
+            paper.TABLE2_ADVERSARIAL,
+            "above",
+            "the paper's",
         )
     ),
     "pixel units: fgsm_at's FGSM accuracy above the 11.35% ceiling at every eps 0.5-0.8": (
-        lambda c: all(c["fgsm_at", "pixel"][eps] > 11.35 for eps in (0.5, 0.6, 0.7, 0.8))
+        _EachEps("fgsm_at", "pixel", (0.5, 0.6, 0.7, 0.8), 11.35, "above", "the 11.35% ceiling")
     ),
 }
 
 
-def verdicts(study: dict) -> list[dict]:
+def verdicts(
+    study: dict,
+    *,
+    run: dict | None = None,
+    run_images: int | None = None,
+    run_machine: dict | None = None,
+) -> list[dict]:
     """Every claim of :data:`VERDICTS` with how many seeds it holds for:
-    ``[{"claim", "holds", "n", "every_seed", "failing_seeds"}]``."""
-    return [{"claim": claim, **verdict_holds(study, test)} for claim, test in VERDICTS.items()]
+    ``[{"claim", "holds", "n", "every_seed", "failing_seeds", "undecided_seeds"}]``.
+
+    With ``run``, the chapter's own FGSM curves (keyed ``(units, model)`` as chapter 04's
+    ``fgsm``, on ``run_images`` test images), each verdict also gets ``"run"`` (whether the
+    claim holds for this run: True, False, or None when not distinguishable), ``"run_detail"``
+    (the run's numbers behind it) and ``"run_label"`` ("this run", and with ``run_machine``,
+    :func:`fgsm_helpers.runtime.describe_machine`, whether it ran on the study's CPU)."""
+    found = [{"claim": claim, **verdict_holds(study, test)} for claim, test in VERDICTS.items()]
+    if run is None:
+        return found
+    if not run_images:
+        raise ValueError("run_images: on how many test images the run's curves were measured")
+    curves = {(model, units): curve for (units, model), curve in run.items()}
+    label = _run_label(study, run_machine)
+    for verdict in found:
+        test = VERDICTS[verdict["claim"]]
+        verdict["run"] = _outcome(test, curves, run_images)
+        verdict["run_detail"] = test.detail(curves, run_images)
+        verdict["run_label"] = label
+    return found
+
+
+def _run_label(study: dict, machine: dict | None) -> str:
+    """ "this run", with where it ran beside the study's CPUs when ``machine`` says."""
+    if not machine:
+        return "this run"
+    if machine.get("gpu"):
+        return f"this run (on a GPU, {machine['gpu']})"
+    cpus = {
+        cpu_name(entry.get("machine") or study.get("machine") or {}) for entry in study["seeds"]
+    }
+    cpu = cpu_name(machine)
+    return "this run (the study's CPU)" if cpu in cpus else f"this run (another CPU, {cpu})"
 
 
 def describe_verdict(verdict: dict) -> str:
@@ -393,12 +523,28 @@ def describe_verdict(verdict: dict) -> str:
     """
     holds, n = verdict["holds"], verdict["n"]
     if "holds_as" in verdict:
-        return f"{verdict['claim']}: {_beyond_intervals(verdict)}"
+        return f"{verdict['claim']}: {_beyond_intervals(verdict)}{_run_clause(verdict)}"
     if holds == n:
-        return f"{verdict['claim']}: true for {count_words(n, n, 'seed')}"
+        return f"{verdict['claim']}: true for {count_words(n, n, 'seed')}{_run_clause(verdict)}"
     if holds == 0:
-        return f"{verdict['claim']}: false for {count_words(n, n, 'seed')}"
+        return f"{verdict['claim']}: false for {count_words(n, n, 'seed')}{_run_clause(verdict)}"
     return f"{verdict['claim']}: flips with the seed, true for {describe_count(holds, n)}"
+
+
+def _run_clause(verdict: dict) -> str:
+    """ "; this run (another CPU, ...) breaks it: <its numbers>", when the chapter's own run
+    (:func:`verdicts` with ``run``) contradicts a verdict that held, or failed, in every seed."""
+    if "run" not in verdict or verdict.get("undecided_seeds"):
+        return ""
+    holds, n, outcome = verdict["holds"], verdict["n"], verdict["run"]
+    label, detail = verdict["run_label"], verdict["run_detail"]
+    if outcome is None and holds in (0, n):
+        return f"; in {label} the two are not distinguishable: {detail}"
+    if holds == n and outcome is False:
+        return f"; {label} breaks it: {detail}"
+    if holds == 0 and outcome is True:
+        return f"; {label} holds it: {detail}"
+    return ""
 
 
 def _beyond_intervals(verdict: dict) -> str:
