@@ -477,3 +477,44 @@ def test_a_run_that_holds_a_verdict_false_in_every_seed_says_so():
         found["Table 2, CNN: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)"]
     )
     assert agrees.endswith("true for both seeds")
+
+
+def test_defence_outcomes_say_only_what_pgd_measured():
+    """The seed studies attack with FGSM only: without this run's figures the paragraph says
+    so; with them it says whether this run's model defeats FGSM and what PGD left it."""
+    outcomes = {"defeats": 2, "n": 7, "by_cpu": {"A": (2, 2), "B": (0, 5)}}
+    plain = seeds.describe_defence_outcomes(outcomes)
+    assert "The seed studies' models were not attacked with PGD." in plain
+    assert "rather than to resist attacks" not in plain and "catastrophic" not in plain
+    defeats = {0.0: 98.64, 0.3: 97.61}  # the committed run of chapter 04
+    before_pgd = seeds.describe_defence_outcomes(outcomes, run_fgsm=defeats, run_images=10_000)
+    assert (
+        "This run's `fgsm_at` is such a model too: FGSM at eps 0.3 leaves it 97.61% (97.29-97.89) "
+        "of 10,000 test digits, against 98.64% (98.39-98.85) clean; section 5 attacks it with PGD."
+        in before_pgd
+    )
+    after = seeds.describe_defence_outcomes(
+        outcomes,
+        run_fgsm=defeats,
+        run_images=10_000,
+        run_pgd=0.0,
+        pgd_images=500,
+        pgd_label="PGD-20",
+    )
+    assert "On the one such model attacked with PGD (this run's: FGSM at eps 0.3" in after
+    assert (
+        "PGD-20 leaves 0.0% (0.0-0.8) at eps 0.3 on the first 500 test digits (section 5): it "
+        "defeats FGSM's single step without resisting PGD, chapter 05's catastrophic overfitting."
+        in after
+    )
+    held = seeds.describe_defence_outcomes(
+        outcomes, run_fgsm=defeats, run_images=10_000, run_pgd=97.0, pgd_images=500
+    )
+    assert "not distinguishable from what FGSM leaves it" in held and "catastrophic" not in held
+    falls = seeds.describe_defence_outcomes(
+        outcomes, run_fgsm={0.0: 98.5, 0.3: 87.9}, run_images=10_000, run_pgd=0.0, pgd_images=500
+    )
+    assert "This run's `fgsm_at` is not such a model: FGSM at eps 0.3 leaves it 87.90%" in falls
+    assert "such a model attacked" not in falls and "(s)" not in falls
+    with pytest.raises(ValueError, match="run_images"):
+        seeds.describe_defence_outcomes(outcomes, run_fgsm=defeats)

@@ -724,12 +724,26 @@ def defence_outcomes(paths=None) -> dict:
     }
 
 
-def describe_defence_outcomes(outcomes: dict | None = None) -> str:
+def describe_defence_outcomes(
+    outcomes: dict | None = None,
+    *,
+    run_fgsm: dict | None = None,
+    run_images: int | None = None,
+    run_pgd: float | None = None,
+    pgd_images: int | None = None,
+    pgd_label: str = "PGD",
+) -> str:
     """Chapter 04's paragraph on where one run of the paper's defence lands, rendered from the
     committed seed studies (:func:`defence_outcomes`): on each kind of CPU, in how many seeds
     FGSM at eps 0.3 left ``fgsm_at`` within :data:`DEFEATS_WITHIN` points of its clean
     accuracy, with the 95% interval of the rate, and, with two kinds, whether the rates differ
-    (Fisher's exact test, :func:`fgsm_helpers.stats.describe_rates`)."""
+    (Fisher's exact test, :func:`fgsm_helpers.stats.describe_rates`).
+
+    The seed studies attack their models with FGSM only. ``run_fgsm``, this run's ``fgsm_at``
+    FGSM curve in pixel units (eps 0 and 0.3 at least, on ``run_images`` test images), says
+    whether this run's model is one that defeats FGSM; ``run_pgd``, its accuracy under
+    ``pgd_label`` at eps 0.3 on ``pgd_images`` test images, what a stronger attack leaves it.
+    Without them the paragraph says only that the seeds' models were not attacked with PGD."""
     outcomes = outcomes or defence_outcomes()
     by_cpu = sorted(outcomes["by_cpu"].items())
     defeats, n = outcomes["defeats"], outcomes["n"]
@@ -739,10 +753,7 @@ def describe_defence_outcomes(outcomes: dict | None = None) -> str:
         f"FGSM at eps 0.3 (pixel units) left `fgsm_at` within {DEFEATS_WITHIN:g} points of its "
         "clean accuracy"
     )
-    meaning = (
-        "FGSM no longer hurts such a model: it has learned to defeat FGSM's single step rather "
-        "than to resist attacks (chapter 05's catastrophic overfitting)."
-    )
+    meaning = _defence_meaning(run_fgsm, run_images, run_pgd, pgd_images, pgd_label)
     if 0 < defeats < n:
         lead = "**One run of the paper's defence can land on either side.**"
     elif defeats == 0:
@@ -761,6 +772,45 @@ def describe_defence_outcomes(outcomes: dict | None = None) -> str:
         (_, (k1, n1)), (_, (k2, n2)) = by_cpu
         text += " Between the two kinds of CPU: " + describe_rates(k1, n1, k2, n2) + "."
     return text
+
+
+def _defence_meaning(run_fgsm, run_images, run_pgd, pgd_images, pgd_label) -> str:
+    """What the seeds' count means, as far as this run's PGD figure (if any) shows it."""
+    not_attacked = "The seed studies' models were not attacked with PGD."
+    if run_fgsm is None:
+        return not_attacked
+    if not run_images:
+        raise ValueError("run_images: on how many test images run_fgsm was measured")
+    clean, fgsm_03 = run_fgsm[0.0], run_fgsm[0.3]
+    measured = (
+        f"FGSM at eps 0.3 leaves it {with_interval(fgsm_03, run_images)} of {run_images:,} test "
+        f"digits, against {with_interval(clean, run_images)} clean"
+    )
+    if clean - fgsm_03 >= DEFEATS_WITHIN:
+        text = f"This run's `fgsm_at` is not such a model: {measured}."
+        if run_pgd is not None:
+            text += f" {pgd_label} at eps 0.3 leaves it {with_interval(run_pgd, pgd_images)}."
+        return f"{text} {not_attacked}"
+    if run_pgd is None:
+        return (
+            f"This run's `fgsm_at` is such a model too: {measured}; section 5 attacks it with PGD. "
+            f"{not_attacked}"
+        )
+    if not pgd_images:
+        raise ValueError("pgd_images: on how many test images run_pgd was measured")
+    pgd = with_interval(run_pgd, pgd_images)
+    if run_pgd < fgsm_03 and distinguishable((run_pgd, pgd_images), (fgsm_03, run_images)):
+        verdict = (
+            "it defeats FGSM's single step without resisting PGD, chapter 05's catastrophic "
+            "overfitting"
+        )
+    else:
+        verdict = "not distinguishable from what FGSM leaves it, so this PGD found no more errors"
+    return (
+        f"On the one such model attacked with PGD (this run's: {measured}), {pgd_label} leaves "
+        f"{pgd} at eps 0.3 on the first {pgd_images:,} test digits (section 5): {verdict}. The "
+        "seed studies' models were not attacked with PGD."
+    )
 
 
 def _seeds(n: int) -> str:
