@@ -300,3 +300,45 @@ def test_setup_cell_stops_when_the_install_fails(tmp_path, runtime):
     assert error.startswith("RuntimeError: ")
     assert "someone/fork" in error and "v1.2" in error and "Internet" in error
     assert "Running on" not in printed  # it stopped: no runtime line after a failed install
+
+
+def _curve_in_words(curve: dict) -> str:
+    """Chapter 02's "The curve in words" cell, run on a made-up FGSM curve (10,000 images)."""
+    notebook = _load(REPO / "notebooks" / "02_fgsm_attack.ipynb")
+    (cell,) = [c for c in notebook["cells"] if _source(c).startswith("# @title The curve in words")]
+    shown = []
+    namespace = {
+        "curve": curve,
+        "x_test": range(10_000),
+        "fh": __import__("fgsm_helpers"),
+        "QUICK": True,
+        "Markdown": str,
+        "display": shown.append,
+    }
+    exec(compile(_source(cell), "chapter02_curve_in_words", "exec"), namespace)
+    (text,) = shown
+    return text
+
+
+@pytest.mark.parametrize(
+    ("curve", "says", "never"),
+    [
+        (  # the committed run: 3.4% at eps 0.4, 13.1% at eps 0.8
+            {0.0: 99.04, 0.3: 7.48, 0.4: 3.40, 0.5: 3.68, 0.6: 5.77, 0.7: 8.91, 0.8: 13.14},
+            "accuracy rises again after eps 0.4. FGSM leaves our CNN 3.4% (95% interval 3.1-3.8%)"
+            " at eps 0.4 but 13.1% (95% interval 12.5-13.8%) at eps 0.8",
+            "stops falling",
+        ),
+        ({0.0: 99.0, 0.4: 5.0, 0.8: 1.0}, "Accuracy falls all the way to eps 0.8", "rises"),
+        (
+            {0.0: 99.0, 0.4: 5.0, 0.6: 10.0, 0.8: 1.0},
+            "lowest at the largest eps, 0.8",
+            "all the way",
+        ),
+        ({0.0: 99.0, 0.4: 3.4, 0.8: 3.5}, "ends higher, but not beyond the intervals", "rises"),
+    ],
+)
+def test_chapter02_curve_in_words_says_what_the_curve_does(curve, says, never):
+    text = _curve_in_words(curve)
+    assert says in text and never not in text
+    assert "Chapter 04 comes back to this" not in text

@@ -29,7 +29,14 @@ from .. import paper
 from ..data import load_mnist
 from ..evaluation import robustness_curve
 from ..runtime import describe_machine, get_device
-from ..stats import count_words, describe_count, describe_rates, wilson_interval
+from ..stats import (
+    count_words,
+    describe_count,
+    describe_rates,
+    distinguishable,
+    wilson_interval,
+    with_interval,
+)
 from ..zoo import get
 from .state import DATA_DIR, Study, check_seeds, load, run_command, study_parser
 
@@ -215,9 +222,12 @@ def verdict_holds(
     study: dict, predicate: Callable[[dict[tuple[str, str], dict[float, float]]], bool]
 ) -> dict:
     """Whether a claim holds for every seed: ``predicate`` gets one seed's curves
-    (``{(model, units): {eps: accuracy}}``) and says whether the claim holds for it.
+    (``{(model, units): {eps: accuracy}}``) and says whether the claim holds for it. A
+    :class:`ClearlyLower` predicate also gets the number of test images, and may leave a seed
+    undecided (the two accuracies are not distinguishable): that seed counts for neither side.
 
-    Returns ``{"holds": k, "n": n, "every_seed": k == n, "failing_seeds": [...]}``.
+    Returns ``{"holds": k, "n": n, "every_seed": k == n, "failing_seeds": [...],
+    "undecided_seeds": [...]}`` (the undecided seeds are among the failing ones).
 
     >>> raised = lambda c: c["fgsm_at", "pixel"][0.3] > c["baseline", "pixel"][0.3]
     >>> verdict_holds(load_study(), raised)["every_seed"]     # True
@@ -225,13 +235,28 @@ def verdict_holds(
     curves = seed_curves(study)
     if not curves:
         raise ValueError("the study holds no seeds")
-    failing = [seed for seed, per_seed in curves.items() if not predicate(per_seed)]
-    return {
+    n_images = study.get("configuration", {}).get("test_images")
+    outcomes = {seed: _outcome(predicate, per_seed, n_images) for seed, per_seed in curves.items()}
+    failing = [seed for seed, outcome in outcomes.items() if outcome is not True]
+    result = {
         "holds": len(curves) - len(failing),
         "n": len(curves),
         "every_seed": not failing,
         "failing_seeds": failing,
+        "undecided_seeds": [seed for seed, outcome in outcomes.items() if outcome is None],
     }
+    if isinstance(predicate, ClearlyLower):
+        result["holds_as"] = "lower"
+    return result
+
+
+def _outcome(predicate: Callable, curves: dict, n_images: int | None) -> bool | None:
+    """True, False, or None (not distinguishable, for a :class:`ClearlyLower` predicate)."""
+    if isinstance(predicate, ClearlyLower):
+        if not n_images:
+            raise ValueError("the study does not say on how many test images it measured")
+        return predicate(curves, n_images)
+    return bool(predicate(curves))
 
 
 def protocol_gaps(study: dict) -> list[dict]:
@@ -261,113 +286,300 @@ def _gap(curve: dict[float, float], reference: dict[float, float]) -> float:
     return paper.mean_abs_difference(curve, reference)
 
 
-def _closer_normalized(model_pixel: str, model_normalized: str, reference: dict) -> Callable:
-    return lambda c: (
-        _gap(c[model_normalized, "normalized"], reference)
-        < _gap(c[model_pixel, "pixel"], reference)
-    )
+class _CloserNormalized:
+    """Whether ``model_normalized``'s curve (normalized units) is closer to ``reference`` than
+    ``model_pixel``'s (pixel units), by the mean absolute difference over its eps."""
+
+    def __init__(self, model_pixel: str, model_normalized: str, reference: dict):
+        self.pixel, self.normalized, self.reference = model_pixel, model_normalized, reference
+
+    def gaps(self, c) -> tuple[float, float]:
+        return (
+            _gap(c[self.normalized, "normalized"], self.reference),
+            _gap(c[self.pixel, "pixel"], self.reference),
+        )
+
+    def __call__(self, c) -> bool:
+        normalized, pixel = self.gaps(c)
+        return normalized < pixel
+
+    def detail(self, c, n_images: int) -> str:
+        normalized, pixel = self.gaps(c)
+        return (
+            f"mean |diff| {normalized:.1f} points in normalized units against {pixel:.1f} in "
+            "pixel units"
+        )
 
 
-def _raises_everywhere(units: str) -> Callable:
-    defended = PROTOCOLS[units]
-    return lambda c: all(
-        c[defended, units][eps] > c["baseline", units][eps] for eps in paper.TABLE2_EPS
-    )
+class _RaisesEverywhere:
+    """Whether each protocol's defence is above the baseline at every eps of Table 2."""
+
+    def __init__(self, units: str):
+        self.units, self.defended = units, PROTOCOLS[units]
+
+    def _not_above(self, c) -> list[float]:
+        ours, base = c[self.defended, self.units], c["baseline", self.units]
+        return [eps for eps in paper.TABLE2_EPS if not ours[eps] > base[eps]]
+
+    def __call__(self, c) -> bool:
+        return not self._not_above(c)
+
+    def detail(self, c, n_images: int) -> str:
+        ours, base = c[self.defended, self.units], c["baseline", self.units]
+        missing = self._not_above(c)
+        if not missing:
+            return f"`{self.defended}` is above the baseline at every eps"
+        return f"`{self.defended}` keeps " + _join(
+            f"{with_interval(ours[eps], n_images)} at eps {eps:g} against the baseline's "
+            f"{with_interval(base[eps], n_images)}"
+            for eps in missing
+        )
+
+
+class _EachEps:
+    """Whether ``model``'s FGSM accuracy (``units``) is ``how`` ("above", "below", or a number
+    of points: within that many) ``reference`` (an ``{eps: accuracy}`` table or one number,
+    called ``name`` in words) at every eps of ``eps``."""
+
+    def __init__(self, model: str, units: str, eps, reference, how, name: str):
+        self.model, self.units, self.eps = model, units, tuple(eps)
+        self.reference, self.how, self.name = reference, how, name
+
+    def _ref(self, eps: float) -> float:
+        return self.reference[eps] if isinstance(self.reference, dict) else self.reference
+
+    def _holds(self, c, eps: float) -> bool:
+        value, ref = c[self.model, self.units][eps], self._ref(eps)
+        if self.how == "above":
+            return value > ref
+        if self.how == "below":
+            return value < ref
+        return abs(value - ref) <= self.how
+
+    def __call__(self, c) -> bool:
+        return all(self._holds(c, eps) for eps in self.eps)
+
+    def detail(self, c, n_images: int) -> str:
+        """The accuracies where the claim fails (all of them when it holds everywhere)."""
+        shown = [eps for eps in self.eps if not self._holds(c, eps)] or list(self.eps)
+        curve = c[self.model, self.units]
+        return f"`{self.model}` keeps " + _join(
+            f"{with_interval(curve[eps], n_images)} at eps {eps:g} against {self.name}"
+            + (f" {self._ref(eps):g}%" if isinstance(self.reference, dict) else "")
+            for eps in shown
+        )
+
+
+def _join(parts) -> str:
+    parts = list(parts)
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+class ClearlyLower:
+    """The verdict "FGSM training costs clean accuracy" for one seed, in ``units``: True when
+    the defended model's clean accuracy is lower than the baseline's beyond the 95% intervals
+    (:func:`fgsm_helpers.stats.distinguishable`, on the study's test images), False when it is
+    higher beyond them, None when the two are not distinguishable (neither side holds)."""
+
+    def __init__(self, units: str):
+        self.units, self.defended = units, PROTOCOLS[units]
+
+    def __call__(self, curves: dict, n_images: int) -> bool | None:
+        ours = curves[self.defended, self.units][0.0]
+        base = curves["baseline", self.units][0.0]
+        if not distinguishable((ours, n_images), (base, n_images)):
+            return None
+        return ours < base
+
+    def detail(self, curves: dict, n_images: int) -> str:
+        ours = curves[self.defended, self.units][0.0]
+        base = curves["baseline", self.units][0.0]
+        return (
+            f"`{self.defended}` keeps {with_interval(ours, n_images)} clean against the "
+            f"baseline's {with_interval(base, n_images)}"
+        )
 
 
 #: Chapter 04's verdicts, each as a claim and a test of one seed's curves.
 VERDICTS: dict[str, Callable] = {
     "Table 1: the baseline is closer to the paper in normalized units (mean |diff|, eps 0.1-0.3)": (
-        _closer_normalized("baseline", "baseline", paper.TABLE1_FGSM_ACCURACY)
+        _CloserNormalized("baseline", "baseline", paper.TABLE1_FGSM_ACCURACY)
     ),
     "Table 2, CNN: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)": (
-        _closer_normalized("baseline", "baseline", paper.TABLE2_BASELINE)
+        _CloserNormalized("baseline", "baseline", paper.TABLE2_BASELINE)
     ),
     "Table 2, AT: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)": (
-        _closer_normalized("fgsm_at", "fgsm_at_normalized", paper.TABLE2_ADVERSARIAL)
+        _CloserNormalized("fgsm_at", "fgsm_at_normalized", paper.TABLE2_ADVERSARIAL)
     ),
     "FGSM training raises FGSM accuracy at every eps 0.1-0.8, pixel units": (
-        _raises_everywhere("pixel")
+        _RaisesEverywhere("pixel")
     ),
     "FGSM training raises FGSM accuracy at every eps 0.1-0.8, normalized units": (
-        _raises_everywhere("normalized")
+        _RaisesEverywhere("normalized")
     ),
-    "FGSM training costs clean accuracy, pixel units": (
-        lambda c: c["fgsm_at", "pixel"][0.0] < c["baseline", "pixel"][0.0]
-    ),
-    "FGSM training costs clean accuracy, normalized units": (
-        lambda c: c["fgsm_at_normalized", "normalized"][0.0] < c["baseline", "normalized"][0.0]
-    ),
+    "FGSM training costs clean accuracy, pixel units": ClearlyLower("pixel"),
+    "FGSM training costs clean accuracy, normalized units": ClearlyLower("normalized"),
     "pixel units: the baseline keeps under 10% at eps 0.3 (the paper: 67.9%)": (
-        lambda c: c["baseline", "pixel"][0.3] < 10
+        _EachEps("baseline", "pixel", (0.3,), 10.0, "below", "the 10% bound")
     ),
     "normalized units: the baseline is above the paper at eps 0.1 and 0.2": (
-        lambda c: all(
-            c["baseline", "normalized"][eps] > paper.TABLE2_BASELINE[eps] for eps in (0.1, 0.2)
+        _EachEps(
+            "baseline", "normalized", (0.1, 0.2), paper.TABLE2_BASELINE, "above", "the paper's"
         )
     ),
     "normalized units: the baseline is below the paper at eps 0.8 (the curves cross)": (
-        lambda c: c["baseline", "normalized"][0.8] < paper.TABLE2_BASELINE[0.8]
+        _EachEps("baseline", "normalized", (0.8,), paper.TABLE2_BASELINE, "below", "the paper's")
     ),
     "pixel units: fgsm_at within 4 points of the paper up to eps 0.3": (
-        lambda c: all(
-            abs(c["fgsm_at", "pixel"][eps] - paper.TABLE2_ADVERSARIAL[eps]) <= 4
-            for eps in (0.1, 0.2, 0.3)
-        )
+        _EachEps("fgsm_at", "pixel", (0.1, 0.2, 0.3), paper.TABLE2_ADVERSARIAL, 4, "the paper's")
     ),
     "pixel units: fgsm_at below the paper at every eps 0.4-0.8": (
-        lambda c: all(
-            c["fgsm_at", "pixel"][eps] < paper.TABLE2_ADVERSARIAL[eps]
-            for eps in (0.4, 0.5, 0.6, 0.7, 0.8)
+        _EachEps(
+            "fgsm_at",
+            "pixel",
+            (0.4, 0.5, 0.6, 0.7, 0.8),
+            paper.TABLE2_ADVERSARIAL,
+            "below",
+            "the paper's",
         )
     ),
     "normalized units: fgsm_at_normalized within 5 points of the paper up to eps 0.4": (
-        lambda c: all(
-            abs(c["fgsm_at_normalized", "normalized"][eps] - paper.TABLE2_ADVERSARIAL[eps]) <= 5
-            for eps in (0.1, 0.2, 0.3, 0.4)
+        _EachEps(
+            "fgsm_at_normalized",
+            "normalized",
+            (0.1, 0.2, 0.3, 0.4),
+            paper.TABLE2_ADVERSARIAL,
+            5,
+            "the paper's",
         )
     ),
     "normalized units: fgsm_at_normalized above the paper at every eps 0.5-0.8": (
-        lambda c: all(
-            c["fgsm_at_normalized", "normalized"][eps] > paper.TABLE2_ADVERSARIAL[eps]
-            for eps in (0.5, 0.6, 0.7, 0.8)
+        _EachEps(
+            "fgsm_at_normalized",
+            "normalized",
+            (0.5, 0.6, 0.7, 0.8),
+            paper.TABLE2_ADVERSARIAL,
+            "above",
+            "the paper's",
         )
     ),
     "pixel units: fgsm_at's FGSM accuracy above the 11.35% ceiling at every eps 0.5-0.8": (
-        lambda c: all(c["fgsm_at", "pixel"][eps] > 11.35 for eps in (0.5, 0.6, 0.7, 0.8))
+        _EachEps("fgsm_at", "pixel", (0.5, 0.6, 0.7, 0.8), 11.35, "above", "the 11.35% ceiling")
     ),
 }
 
 
-def verdicts(study: dict) -> list[dict]:
+def verdicts(
+    study: dict,
+    *,
+    run: dict | None = None,
+    run_images: int | None = None,
+    run_machine: dict | None = None,
+) -> list[dict]:
     """Every claim of :data:`VERDICTS` with how many seeds it holds for:
-    ``[{"claim", "holds", "n", "every_seed", "failing_seeds"}]``."""
-    return [{"claim": claim, **verdict_holds(study, test)} for claim, test in VERDICTS.items()]
+    ``[{"claim", "holds", "n", "every_seed", "failing_seeds", "undecided_seeds"}]``.
+
+    With ``run``, the chapter's own FGSM curves (keyed ``(units, model)`` as chapter 04's
+    ``fgsm``, on ``run_images`` test images), each verdict also gets ``"run"`` (whether the
+    claim holds for this run: True, False, or None when not distinguishable), ``"run_detail"``
+    (the run's numbers behind it) and ``"run_label"`` ("this run", and with ``run_machine``,
+    :func:`fgsm_helpers.runtime.describe_machine`, whether it ran on the study's CPU)."""
+    found = [{"claim": claim, **verdict_holds(study, test)} for claim, test in VERDICTS.items()]
+    if run is None:
+        return found
+    if not run_images:
+        raise ValueError("run_images: on how many test images the run's curves were measured")
+    curves = {(model, units): curve for (units, model), curve in run.items()}
+    label = _run_label(study, run_machine)
+    for verdict in found:
+        test = VERDICTS[verdict["claim"]]
+        verdict["run"] = _outcome(test, curves, run_images)
+        verdict["run_detail"] = test.detail(curves, run_images)
+        verdict["run_label"] = label
+    return found
+
+
+def _run_label(study: dict, machine: dict | None) -> str:
+    """ "this run", with where it ran beside the study's CPUs when ``machine`` says."""
+    if not machine:
+        return "this run"
+    if machine.get("gpu"):
+        return f"this run (on a GPU, {machine['gpu']})"
+    cpus = {
+        cpu_name(entry.get("machine") or study.get("machine") or {}) for entry in study["seeds"]
+    }
+    cpu = cpu_name(machine)
+    return "this run (the study's CPU)" if cpu in cpus else f"this run (another CPU, {cpu})"
 
 
 def describe_verdict(verdict: dict) -> str:
     """One line on a verdict of :func:`verdicts`: whether it holds for every seed, for none, or
-    flips with the seed (then with the 95% Wilson interval of the rate it holds at).
+    flips with the seed (then with the 95% Wilson interval of the rate it holds at). A verdict
+    decided by the 95% intervals (``"holds_as"``, e.g. clean accuracy lower) says in how many
+    seeds the difference lies beyond them, and in how many it is not distinguishable.
 
     >>> describe_verdict({"claim": "AT helps", "holds": 3, "n": 5, "every_seed": False})
     'AT helps: flips with the seed, true for 3 of the 5 seeds (95% interval of the rate: 23-88%)'
     """
     holds, n = verdict["holds"], verdict["n"]
+    if "holds_as" in verdict:
+        return f"{verdict['claim']}: {_beyond_intervals(verdict)}{_run_clause(verdict)}"
     if holds == n:
-        return f"{verdict['claim']}: true for {count_words(n, n, 'seed')}"
+        return f"{verdict['claim']}: true for {count_words(n, n, 'seed')}{_run_clause(verdict)}"
     if holds == 0:
-        return f"{verdict['claim']}: false for {count_words(n, n, 'seed')}"
+        return f"{verdict['claim']}: false for {count_words(n, n, 'seed')}{_run_clause(verdict)}"
     return f"{verdict['claim']}: flips with the seed, true for {describe_count(holds, n)}"
+
+
+def _run_clause(verdict: dict) -> str:
+    """ "; this run (another CPU, ...) breaks it: <its numbers>", when the chapter's own run
+    (:func:`verdicts` with ``run``) contradicts a verdict that held, or failed, in every seed."""
+    if "run" not in verdict or verdict.get("undecided_seeds"):
+        return ""
+    holds, n, outcome = verdict["holds"], verdict["n"], verdict["run"]
+    label, detail = verdict["run_label"], verdict["run_detail"]
+    if outcome is None and holds in (0, n):
+        return f"; in {label} the two are not distinguishable: {detail}"
+    if holds == n and outcome is False:
+        return f"; {label} breaks it: {detail}"
+    if holds == 0 and outcome is True:
+        return f"; {label} holds it: {detail}"
+    return ""
+
+
+def _beyond_intervals(verdict: dict) -> str:
+    """ "lower beyond the 95% intervals in 2 of the 5 seeds (95% interval of the rate: ...),
+    not distinguishable in the other 3": a verdict decided seed by seed by the intervals."""
+    holds, n = verdict["holds"], verdict["n"]
+    undecided = len(verdict.get("undecided_seeds", ()))
+    opposite = n - holds - undecided
+    counted = count_words(holds, n, "seed") if holds in (0, n) else describe_count(holds, n)
+    text = f"{verdict['holds_as']} beyond the 95% intervals in {counted}"
+    if opposite:
+        text += f", {_OPPOSITE[verdict['holds_as']]} beyond them in {opposite}"
+    if undecided == n:
+        text += ": the two accuracies are not distinguishable in any of them"
+    elif undecided:
+        text += f", not distinguishable in the other {'seed' if undecided == 1 else undecided}"
+    return text
+
+
+_OPPOSITE = {"lower": "higher", "higher": "lower"}
 
 
 def describe_verdicts(found: list[dict]) -> str:
     """Chapter 04's account of the seed study's :func:`verdicts`, as Markdown: the claims that
-    held in every seed, those that failed in every seed, and those that flip with the seed,
-    each group said only when it has a claim, with what "every seed" of a few can show."""
+    held in every seed, those that failed in every seed, those whose difference some seeds
+    could not tell apart, and those that flip with the seed, each group said only when it has
+    a claim, with what "every seed" of a few can show."""
     if not found:
         raise ValueError("no verdicts to describe")
     n = found[0]["n"]
     _, bound = wilson_interval(0, n)  # no failure in n runs: how rare is rare?
+
+    def undecided(verdict):
+        return len(verdict.get("undecided_seeds", ())) > 0
+
     groups = (
         (
             [v for v in found if v["holds"] == n],
@@ -376,12 +588,18 @@ def describe_verdicts(found: list[dict]) -> str:
             "so these are findings about this recipe on this machine, not laws):",
         ),
         (
-            [v for v in found if v["holds"] == 0],
+            [v for v in found if v["holds"] == 0 and not undecided(v)],
             f"**False in {count_words(n, n, 'seed')}** (its opposite held, within the same "
             "limits):",
         ),
         (
-            [v for v in found if 0 < v["holds"] < n],
+            [v for v in found if undecided(v) and v["holds"] < n],
+            "**Inside the 95% intervals in at least one seed** (a seed whose two accuracies are "
+            "not distinguishable counts for neither side, so these say how often a difference "
+            "showed, not that it holds):",
+        ),
+        (
+            [v for v in found if 0 < v["holds"] < n and not undecided(v)],
             "**Flips with the seed** (no conclusion either way):",
         ),
     )
@@ -506,12 +724,26 @@ def defence_outcomes(paths=None) -> dict:
     }
 
 
-def describe_defence_outcomes(outcomes: dict | None = None) -> str:
+def describe_defence_outcomes(
+    outcomes: dict | None = None,
+    *,
+    run_fgsm: dict | None = None,
+    run_images: int | None = None,
+    run_pgd: float | None = None,
+    pgd_images: int | None = None,
+    pgd_label: str = "PGD",
+) -> str:
     """Chapter 04's paragraph on where one run of the paper's defence lands, rendered from the
     committed seed studies (:func:`defence_outcomes`): on each kind of CPU, in how many seeds
     FGSM at eps 0.3 left ``fgsm_at`` within :data:`DEFEATS_WITHIN` points of its clean
     accuracy, with the 95% interval of the rate, and, with two kinds, whether the rates differ
-    (Fisher's exact test, :func:`fgsm_helpers.stats.describe_rates`)."""
+    (Fisher's exact test, :func:`fgsm_helpers.stats.describe_rates`).
+
+    The seed studies attack their models with FGSM only. ``run_fgsm``, this run's ``fgsm_at``
+    FGSM curve in pixel units (eps 0 and 0.3 at least, on ``run_images`` test images), says
+    whether this run's model is one that defeats FGSM; ``run_pgd``, its accuracy under
+    ``pgd_label`` at eps 0.3 on ``pgd_images`` test images, what a stronger attack leaves it.
+    Without them the paragraph says only that the seeds' models were not attacked with PGD."""
     outcomes = outcomes or defence_outcomes()
     by_cpu = sorted(outcomes["by_cpu"].items())
     defeats, n = outcomes["defeats"], outcomes["n"]
@@ -521,10 +753,7 @@ def describe_defence_outcomes(outcomes: dict | None = None) -> str:
         f"FGSM at eps 0.3 (pixel units) left `fgsm_at` within {DEFEATS_WITHIN:g} points of its "
         "clean accuracy"
     )
-    meaning = (
-        "FGSM no longer hurts such a model: it has learned to defeat FGSM's single step rather "
-        "than to resist attacks (chapter 05's catastrophic overfitting)."
-    )
+    meaning = _defence_meaning(run_fgsm, run_images, run_pgd, pgd_images, pgd_label)
     if 0 < defeats < n:
         lead = "**One run of the paper's defence can land on either side.**"
     elif defeats == 0:
@@ -543,6 +772,45 @@ def describe_defence_outcomes(outcomes: dict | None = None) -> str:
         (_, (k1, n1)), (_, (k2, n2)) = by_cpu
         text += " Between the two kinds of CPU: " + describe_rates(k1, n1, k2, n2) + "."
     return text
+
+
+def _defence_meaning(run_fgsm, run_images, run_pgd, pgd_images, pgd_label) -> str:
+    """What the seeds' count means, as far as this run's PGD figure (if any) shows it."""
+    not_attacked = "The seed studies' models were not attacked with PGD."
+    if run_fgsm is None:
+        return not_attacked
+    if not run_images:
+        raise ValueError("run_images: on how many test images run_fgsm was measured")
+    clean, fgsm_03 = run_fgsm[0.0], run_fgsm[0.3]
+    measured = (
+        f"FGSM at eps 0.3 leaves it {with_interval(fgsm_03, run_images)} of {run_images:,} test "
+        f"digits, against {with_interval(clean, run_images)} clean"
+    )
+    if clean - fgsm_03 >= DEFEATS_WITHIN:
+        text = f"This run's `fgsm_at` is not such a model: {measured}."
+        if run_pgd is not None:
+            text += f" {pgd_label} at eps 0.3 leaves it {with_interval(run_pgd, pgd_images)}."
+        return f"{text} {not_attacked}"
+    if run_pgd is None:
+        return (
+            f"This run's `fgsm_at` is such a model too: {measured}; section 5 attacks it with PGD. "
+            f"{not_attacked}"
+        )
+    if not pgd_images:
+        raise ValueError("pgd_images: on how many test images run_pgd was measured")
+    pgd = with_interval(run_pgd, pgd_images)
+    if run_pgd < fgsm_03 and distinguishable((run_pgd, pgd_images), (fgsm_03, run_images)):
+        verdict = (
+            "it defeats FGSM's single step without resisting PGD, chapter 05's catastrophic "
+            "overfitting"
+        )
+    else:
+        verdict = "not distinguishable from what FGSM leaves it, so this PGD found no more errors"
+    return (
+        f"On the one such model attacked with PGD (this run's: {measured}), {pgd_label} leaves "
+        f"{pgd} at eps 0.3 on the first {pgd_images:,} test digits (section 5): {verdict}. The "
+        "seed studies' models were not attacked with PGD."
+    )
 
 
 def _seeds(n: int) -> str:
