@@ -49,7 +49,6 @@ import hashlib
 import importlib
 import importlib.util
 import io
-import math
 import re
 import subprocess
 import sys
@@ -62,7 +61,7 @@ import torch
 
 import fgsm_helpers as fh
 from fgsm_helpers.attacks import to_pixel_eps
-from fgsm_helpers.stats import wilson_interval
+from fgsm_helpers.stats import mcnemar_exact, wilson_interval
 
 #: Environment variable the tests read for the reference's folder (they skip without it).
 REFERENCE_ENV = "FGSM_REFERENCE_AUTOATTACK"
@@ -382,15 +381,6 @@ def final_figure(broken_by: list) -> dict:
     correct, n = broken_by.count(None), len(broken_by)
     low, high = wilson_interval(correct, n)
     return {"accuracy": 100.0 * correct / n, "correct": correct, "n": n, "wilson_95": [low, high]}
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value for ``b`` and ``c`` discordant pairs."""
-    total = b + c
-    if total == 0:
-        return 1.0
-    tail = sum(math.comb(total, k) for k in range(min(b, c) + 1)) / 2**total
-    return min(1.0, 2 * tail)
 
 
 def adversarial_checks(model, x, y, x_adv, broken_by, eps) -> dict:

@@ -380,3 +380,25 @@ def rank_sum_exact(a, b) -> float:
         1 for split in splits if abs(sum(all_ranks[i] for i in split) - mean) >= observed - 1e-9
     )
     return extreme / len(splits)
+
+
+def mcnemar_exact(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar p-value for two classifiers (or two attacks) on the same images:
+    ``only_first`` images right (or robust) for the first only, ``only_second`` for the second
+    only. Under the hypothesis that both are equally good each such discordant image is a fair
+    coin, so the p-value is twice the binomial tail of the smaller count (at most 1). The
+    images both get right or both get wrong say nothing about the difference, which is why a
+    paired test on the same images is far stronger than comparing two intervals.
+
+    >>> mcnemar_exact(0, 5)                  # 5 images robust for the second model only
+    0.0625
+    """
+    only_first, only_second = (
+        _check_count(only_first, "only_first"),
+        _check_count(only_second, "only_second"),
+    )
+    total = only_first + only_second
+    if total == 0:
+        return 1.0
+    tail = sum(math.comb(total, k) for k in range(min(only_first, only_second) + 1))
+    return min(1.0, 2 * tail / 2**total)

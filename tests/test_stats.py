@@ -443,3 +443,14 @@ def test_rank_sum_exact_counts_every_split_of_the_seeds():
         rank_sum_exact([], [1])
     with pytest.raises(ValueError, match="at most 20"):
         rank_sum_exact(range(11), range(11))
+
+
+def test_mcnemar_exact_counts_only_the_images_the_two_disagree_on():
+    from fgsm_helpers.stats import mcnemar_exact
+
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 5) == mcnemar_exact(5, 0) == pytest.approx(2 / 32)
+    assert mcnemar_exact(3, 3) == 1.0
+    assert mcnemar_exact(0, 10) == pytest.approx(2 / 1024)
+    with pytest.raises(ValueError, match="whole number"):
+        mcnemar_exact(1.5, 2)
