@@ -494,7 +494,7 @@ def strength_verdicts(strength: Mapping[str, Mapping[str, Mapping[int, float]]],
                 "fall."
             )
             continue
-        changes, falling = [], False
+        changes, falling, more_broken = [], False, False
         for kind, counts in (("steps", steps), ("restarts", restarts)):
             if len(counts) < 2:
                 continue
@@ -502,6 +502,8 @@ def strength_verdicts(strength: Mapping[str, Mapping[str, Mapping[int, float]]],
             changes.append(
                 f"going from {counts[-2]} to {counts[-1]} {kind} {_moved(before, after)}"
             )
+            if kind == "restarts":  # the same images, each robust only if every restart fails
+                more_broken |= after < before
             falling |= after < before and distinguishable((before, n), (after, n))
         if not changes:
             verdict = "one setting of each: add steps and restarts to see whether it still falls"
@@ -509,6 +511,12 @@ def strength_verdicts(strength: Mapping[str, Mapping[str, Mapping[int, float]]],
             verdict = (
                 "the figure fell below the previous one's interval: it is still falling, a "
                 "stronger attack is needed"
+            )
+        elif more_broken:
+            verdict = (
+                "more restarts still broke images of the same set that fewer had left standing, "
+                "real adversarial examples and not noise: the figure has not flattened yet, "
+                "however small the step"
             )
         else:
             verdict = f"inside the 95% intervals, so no sign on {n} images that it is still falling"

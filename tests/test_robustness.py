@@ -300,7 +300,8 @@ def test_strength_verdicts_for_each_case():
     strength = {
         "broken": {"steps": {10: 0.0, 20: 0.0}, "restarts": {1: 0.0, 2: 0.0}},
         "late": {"steps": {10: 2.0, 20: 0.0}, "restarts": {1: 0.0, 2: 0.0}},
-        "settled": {"steps": {10: 95.5, 20: 95.0}, "restarts": {1: 95.0, 2: 94.5}},
+        "settled": {"steps": {10: 95.5, 20: 95.0}, "restarts": {1: 95.0, 2: 95.0}},
+        "restarts_bite": {"steps": {10: 95.5, 20: 95.0}, "restarts": {1: 95.0, 2: 94.5}},
         "falling": {"steps": {10: 90.0, 20: 60.0}, "restarts": {1: 60.0, 2: 59.0}},
         "rising": {"steps": {10: 80.0, 20: 80.5}, "restarts": {1: 80.5, 2: 80.5}},
     }
@@ -314,6 +315,9 @@ def test_strength_verdicts_for_each_case():
     assert "no sign on 200 images that it is still falling" in lines["settled"]
     assert "95.5% (91.7-97.6) with 10 steps" in lines["settled"]
     assert "it is still falling, a stronger attack is needed" in lines["falling"]
+    # restarts only add chances to break the same images: any drop is a real break
+    assert "has not flattened yet" in lines["restarts_bite"]
+    assert "has not flattened" not in lines["settled"]
     assert "raised it by 0.5 points" in lines["rising"] and "did not move it" in lines["rising"]
     rows = robustness.strength_rows({"settled": strength["settled"]})
     assert rows == [
@@ -322,7 +326,7 @@ def test_strength_verdicts_for_each_case():
             "10 steps %": 95.5,
             "20 steps %": 95.0,
             "x1 %": 95.0,
-            "x2 %": 94.5,
+            "x2 %": 95.0,
         }
     ]
     one = robustness.strength_verdicts({"m": {"steps": {10: 50.0}, "restarts": {1: 50.0}}}, 200)
