@@ -3,6 +3,7 @@ for training, bad arguments, and a quick two-seed study on real MNIST subsets.""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -412,21 +413,12 @@ def test_defence_outcomes_count_rising_curves_per_cpu(tmp_path):
     assert band["cpus"] == ["AMD EPYC (avx2)", "Intel Xeon"]
 
 
-# Chapter 04's committed run (seed 0, AMD EPYC): FGSM curves keyed (units, model).
 def _run04():
-    def curve(clean, *values):
-        return {0.0: clean, **dict(zip(paper.TABLE2_EPS, values, strict=True))}
+    """Chapter 04's committed run (seed 0, AMD EPYC): FGSM curves keyed (units, model), the same
+    as test_findings' ``RUN_04``."""
+    from test_findings import RUN_04
 
-    return {
-        ("pixel", "baseline"): curve(99.04, 87.99, 38.25, 7.48, 3.40, 3.68, 5.77, 8.91, 13.14),
-        ("pixel", "fgsm_at"): curve(98.64, 96.17, 97.71, 97.61, 94.98, 85.58, 72.08, 60.73, 54.34),
-        ("normalized", "baseline"): curve(
-            99.04, 97.43, 94.69, 89.85, 80.91, 67.19, 47.86, 29.67, 17.27
-        ),
-        ("normalized", "fgsm_at_normalized"): curve(
-            99.09, 98.42, 97.62, 96.67, 95.29, 93.75, 91.32, 87.44, 80.28
-        ),
-    }
+    return copy.deepcopy(RUN_04)  # the tests change their copy
 
 
 def test_a_run_that_breaks_a_verdict_held_in_every_seed_says_so():
