@@ -33,6 +33,7 @@ STUDIES = {
     "collapse": "fgsm_helpers.studies.collapse",
     "ablation": "fgsm_helpers.studies.ablation",
     "regress": "fgsm_helpers.studies.regression",
+    "robustness": "fgsm_helpers.studies.robustness",
 }
 
 
@@ -106,6 +107,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "ablation",
         add_help=False,
         help="chapter 06's defence with one ingredient changed at a time (ablation --help)",
+    )
+    commands.add_parser(
+        "robustness",
+        add_help=False,
+        help="AutoAttack on the series' models over seeds and many images (robustness --help)",
     )
     commands.add_parser(
         "regress",

@@ -68,7 +68,7 @@ def test_every_study_names_itself_and_exits_2_on_a_usage_error(study, capsys):
     assert f"{cli.program_name()} {study}" in err.splitlines()[0]  # the usage line's program
 
 
-@pytest.mark.parametrize("study", ["seeds", "collapse", "ablation"])
+@pytest.mark.parametrize("study", ["seeds", "collapse", "ablation", "robustness"])
 def test_every_training_study_defaults_to_device_auto(study, capsys):
     with pytest.raises(SystemExit) as shown:
         cli.main([study, "--help"])
@@ -83,6 +83,7 @@ def test_every_training_study_defaults_to_device_auto(study, capsys):
         (["seeds", "--seeds", "0", "--out", "{bad}"], "error:"),
         (["collapse", "--seeds", "0", "--out", "{bad}"], "error:"),
         (["ablation", "--out", "{bad}"], "error:"),
+        (["robustness", "--out", "{bad}"], "error:"),
         (["regress", "{missing}"], "run first"),
     ],
 )

@@ -37,6 +37,7 @@ COMMITTED = {
     "collapse": ("collapse_study.json", "fgsm-series collapse"),
     "ablation": ("ablation_study.json", "fgsm-series ablation"),
     "reference": ("reference_run.json", "fgsm-series regress --record"),
+    "robustness": ("robustness_study.json", "fgsm-series robustness"),
 }
 
 
