@@ -181,6 +181,7 @@ def run_one(
     trained = _train_or_load(run, data, checkpoints, device, quick, progress)
     model, meta = trained.model, trained.meta
     digest = checkpoint_digest(checkpoints / run.key / f"{run.model}.pt")
+    weights = weights_digest(model)
     if entry is not None and entry.get("checkpoint_sha256", digest) != digest:
         raise ValueError(
             f"run {run.key} was started on another model (checkpoint sha256 "
@@ -199,7 +200,7 @@ def run_one(
             "train_seconds": meta.get("train_seconds"),
             "trained": trained.how,
             "checkpoint_sha256": digest,
-            "weights_sha256": weights_digest(model),
+            "weights_sha256": weights,
             "clean": accuracy(model, data["x_test"], data["y_test"]),
             "clean_images": len(data["x_test"]),
             "images": images,
@@ -210,7 +211,7 @@ def run_one(
         study.runs.append(entry)
         study.save()
     entry.setdefault("checkpoint_sha256", digest)  # runs begun before these fields existed
-    entry.setdefault("weights_sha256", weights_digest(model))
+    entry.setdefault("weights_sha256", weights)
     settings = configuration(quick)["attack"]
     x_test, y_test = data["x_test"], data["y_test"]
     for start in range(len(entry["outcomes"]), images, CHUNK):
