@@ -238,8 +238,8 @@ def history_collapse(history: list[dict], below: float = COLLAPSE_BELOW) -> dict
     ``"epoch"``, ``"val_score"`` the PGD accuracy, ``"val_fgsm"`` the FGSM accuracy, ``"kept"``
     the epoch early stopping kept): the epochs whose PGD accuracy was below ``below`` (the
     study's threshold, here applied to the held-out score), those of them whose FGSM accuracy
-    was not (``"overfit_epochs"``: catastrophic overfitting's signature, FGSM defeated and PGD
-    not), whether the last epoch was above it
+    was not (``"overfit_epochs"``: catastrophic overfitting's signature: FGSM accuracy at or
+    above the threshold, PGD accuracy below it), whether the last epoch was above it
     again (``"recovered"``), the kept epoch (the last one when none is marked) and where it lies
     relative to the collapsed epochs (``"kept_when"``: "before", "after", "between", "during" or
     None when nothing collapsed), and the final epoch's PGD accuracy."""
@@ -247,7 +247,7 @@ def history_collapse(history: list[dict], below: float = COLLAPSE_BELOW) -> dict
         raise ValueError("history must hold at least one epoch")
     scores = {h["epoch"]: h["val_score"] for h in history}
     collapsed = [h["epoch"] for h in history if h["val_score"] < below]
-    # catastrophic overfitting's signature: FGSM defeated (accuracy high), PGD not
+    # catastrophic overfitting's signature: FGSM accuracy at or above the threshold, PGD below
     overfit = [h["epoch"] for h in history if h["val_score"] < below <= h["val_fgsm"]]
     marked = [h["epoch"] for h in history if h.get("kept")]
     kept = marked[0] if marked else history[-1]["epoch"]
@@ -309,8 +309,8 @@ def describe_history(history: list[dict], pgd_steps: int, below: float = COLLAPS
     fgsm_range = low if low == high else f"between {low} and {high}"
     if overfit == collapsed:
         fgsm_text = (
-            f"while held-out FGSM accuracy was {fgsm_range} there: FGSM defeated and PGD not, "
-            "the signature of catastrophic overfitting"
+            f"while held-out FGSM accuracy was {fgsm_range} there, at or above the threshold "
+            "that PGD accuracy fell below: the signature of catastrophic overfitting"
         )
     elif not overfit:
         fgsm_text = (
