@@ -100,6 +100,7 @@ def test_describe_study_says_what_the_intervals_allow():
     apart = defence.describe_study(_study(defence=90.0, b=80.0))
     assert "Below it, intervals apart: change b, 80.0%" in apart
     assert "not yet a property of the recipes" in apart
+    assert "counts, not which images" in apart and "conservative" in apart
 
 
 def test_committed_study_is_described_with_intervals():

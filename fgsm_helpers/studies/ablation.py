@@ -266,6 +266,11 @@ def describe_study(study: dict) -> str:
             f"The study ran with {seed_text}: a difference between two runs, not yet a "
             "property of the recipes, until other seeds repeat it."
         )
+    lines.append(
+        "The study kept each variant's counts, not which images it lost, so variants are compared "
+        "by their intervals: a conservative comparison that can miss a difference a paired test "
+        "on the same images would find."
+    )
     return " ".join(lines)
 
 
