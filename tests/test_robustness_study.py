@@ -215,6 +215,27 @@ def test_describe_defence_says_how_many_images_and_what_still_differs():
     assert "\n\nThe same threat model" in text  # a paragraph of its own, not a list item
 
 
+def test_describe_ablation_defence_says_two_machines_two_models():
+    ablation = {
+        "runs": [
+            {
+                "variant": "defence",
+                "autoattack": 90.2,
+                "autoattack_images": 1000,
+                "train_device": "GPU (H100)",
+            }
+        ]
+    }
+    study = {"machine": {"cpu_model": "AMD EPYC", "cpu_count": 2}, **_fake_study()}
+    text = study_module.describe_ablation_defence(study, ablation)
+    assert "GPU (H100)" in text and "2-core AMD EPYC CPU" in text and "two different models" in text
+    assert "90.2% (88.2-91.9, n=1,000) and 91.0% (89.1-92.6, n=1,000)" in text
+    assert "not distinguishable at 95%" in text and "only their intervals" in text
+    short = {"runs": [_run(outcomes="." * 500)]}
+    with pytest.raises(ValueError, match="500 images, not 1000"):
+        study_module.describe_ablation_defence(short, ablation)
+
+
 def test_describe_seeds_compares_seeds_image_by_image():
     close = study_module.describe_seeds(_fake_study(defence=(910, 905, 900)))
     assert "no pair of seeds differs at the 5% level" in close and "McNemar" in close

@@ -42,6 +42,7 @@ from ..stats import (
     accuracy_interval,
     compare_rates,
     count_words,
+    describe_difference,
     distinguishable,
     mcnemar_exact,
     rank_sum_exact,
@@ -496,6 +497,30 @@ def describe_defence(study: dict, model: str = DEFENCE) -> str:
             "fired (below)."
         )
     return "\n".join(lines) + "\n" + " ".join(caveats)
+
+
+def describe_ablation_defence(study: dict, ablation: dict, model: str = DEFENCE) -> str:
+    """The ablation study's defence beside the robustness study's seed 0 of the same recipe: the
+    same seed, trained on different machines, so two models (training rounds differently on
+    each); their AutoAttack figures on the same first images, compared by their intervals (the
+    ablation study kept counts, not per-image outcomes, so no paired test is possible)."""
+    theirs = next(row for row in ablation["runs"] if row["variant"] == "defence")
+    n = theirs["autoattack_images"]
+    run = find(study, model)
+    if len(run["outcomes"]) < n:
+        raise ValueError(f"the study's {run['key']} ran on {len(run['outcomes'])} images, not {n}")
+    ours = robust_accuracy(run, n)
+    machine = study.get("machine", {})
+    where = f"a {machine.get('cpu_count', '?')}-core {machine.get('cpu_model', 'CPU')} CPU"
+    compared = describe_difference((theirs["autoattack"], n), (ours, n))
+    return (
+        f"**Two figures for the defence.** The ablation study's defence and the robustness "
+        f"study's seed 0 are the same recipe with the same seed, trained on different machines "
+        f"(the ablation's on a {theirs['train_device']}, the robustness study's on {where}); "
+        "training rounds differently on each, so they are two different models. On the same "
+        f"first {n:,} test images: {compared}. The ablation study kept counts, not which images "
+        "each model lost, so only their intervals compare them."
+    )
 
 
 def seed_runs(study: dict, model: str = DEFENCE, first: int = 1000) -> dict[int, dict]:
