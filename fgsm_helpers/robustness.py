@@ -24,7 +24,7 @@ from .attacks import check_count, check_images, check_labels, eval_mode, fgsm, p
 from .evaluation import pgd_accuracy, robustness_curve, transfer_accuracy
 from .progress import progress_bar
 from .results import add_records, curve_records, make_record
-from .stats import accuracy_interval, distinguishable
+from .stats import accuracy_interval, distinguishable, mcnemar_exact
 
 #: AutoAttack's MNIST leaderboard at eps 0.3 (L-infinity): all 10 entries of its README
 #: (github.com/fra31/auto-attack, README.md at commit a392200, table "MNIST - Linf"), highest
@@ -472,6 +472,14 @@ def strength_rows(strength: Mapping[str, Mapping[str, Mapping[int, float]]]) -> 
     ]
 
 
+def _at_least(higher: float, lower: float, n: int) -> str:
+    """How many images a stronger attack must have broken that a weaker one left standing, when
+    both ran on the same ``n`` images and left ``higher`` and ``lower`` percent: at least the
+    difference of the counts (a set of k images has at least k - m outside a set of m)."""
+    k = round((higher - lower) * n / 100)
+    return "1 image" if k == 1 else f"{k} images"
+
+
 def _moved(before: float, after: float) -> str:
     if after == before:
         return "did not move it"
@@ -517,6 +525,15 @@ def strength_verdicts(strength: Mapping[str, Mapping[str, Mapping[int, float]]],
                 "more restarts still broke images of the same set that fewer had left standing, "
                 "real adversarial examples and not noise: the figure has not flattened yet, "
                 "however small the step"
+            )
+        elif all(
+            result[kind][c[-2]] == result[kind][c[-1]]
+            for kind, c in (("steps", steps), ("restarts", restarts))
+            if len(c) > 1
+        ):
+            verdict = (
+                f"the strongest settings broke no further image of these {n}: PGD has stopped "
+                "finding more (AutoAttack, section 6, is the stronger check)"
             )
         else:
             verdict = f"inside the 95% intervals, so no sign on {n} images that it is still falling"
@@ -655,7 +672,9 @@ def blind_verdicts(
         elif black_box < pgd_acc:
             clauses.append(
                 f"{attack} leaves {with_interval(black_box, n)}, {pgd_text} "
-                f"{with_interval(pgd_acc, n)}: lower, but not distinguishable on {n} images "
+                f"{with_interval(pgd_acc, n)}: the intervals overlap, but on the same images "
+                f"{attack} broke at least {_at_least(pgd_acc, black_box, n)} that {pgd_text} left "
+                f"standing, adversarial images that exist and {pgd_text} missed: a warning sign "
                 "(section 6 runs Square longer)"
             )
         else:
@@ -714,10 +733,16 @@ def surface_verdicts(
                 "intervals apart: one step along the gradient misses images the search breaks, "
                 "so the gradient at the image is a poor guide to where the loss grows in the ball"
             )
+        elif pgd_acc < fgsm_acc:
+            verdict = (
+                f"the intervals overlap, but on the same images the search broke at least "
+                f"{_at_least(fgsm_acc, pgd_acc, n)} that the one step left standing, each a real "
+                "adversarial image the step missed"
+            )
         else:
             verdict = (
-                "not distinguishable: on these images no sign that the search beats the one "
-                "step, which does not show that the two are equal"
+                "the search broke no more of these images than the one step: no sign here that "
+                "it beats the step, which does not show that the two are equal"
             )
         lines.append(
             f"- `{name}`: {slice_text}; PGD-{steps} takes the mean loss to "
@@ -966,19 +991,44 @@ def autoattack_verdicts(
 
 
 def describe_best(results: Mapping) -> str:
-    """The highest AutoAttack figure of ``{name: fh.autoattack result}``, and the models whose
-    figure is not distinguishable from it (95% intervals overlap)."""
+    """The highest AutoAttack figure of ``{name: fh.autoattack result}`` and how every other
+    model compares with it. Results on the same images (each with ``broken_by``) are compared
+    image by image (exact McNemar test), which is far stronger than comparing intervals; others
+    by their 95% intervals."""
     best = max(results, key=lambda name: results[name].accuracy)
-    top = (results[best].accuracy, results[best].n_images)
-    close = [
-        f"`{name}` {with_interval(r.accuracy, r.n_images)}"
-        for name, r in results.items()
-        if name != best and not distinguishable((r.accuracy, r.n_images), top)
-    ]
+    top = results[best]
     text = (
-        f"The highest figure of the series is `{best}`'s: {with_interval(*top)} under "
-        f"AutoAttack on the first {top[1]} test images"
+        f"The highest figure of the series is `{best}`'s: {with_interval(top.accuracy, top.n_images)} "
+        f"under AutoAttack on the first {top.n_images} test images"
     )
+    below, close = [], []
+    for name, r in results.items():
+        if name == best:
+            continue
+        figure = f"`{name}` {with_interval(r.accuracy, r.n_images)}"
+        paired_ok = (
+            r.n_images == top.n_images
+            and getattr(r, "broken_by", None) is not None
+            and getattr(top, "broken_by", None) is not None
+        )
+        if paired_ok:
+            only_best = sum(a is None and b is not None for a, b in zip(top.broken_by, r.broken_by))
+            only_other = sum(
+                a is not None and b is None for a, b in zip(top.broken_by, r.broken_by)
+            )
+            p = mcnemar_exact(only_best, only_other)
+            detail = (
+                f"{figure} ({only_best} images kept by `{best}` only, {only_other} by `{name}` "
+                f"only: exact McNemar test p = {p:.2g})"
+            )
+            (below if p < 0.05 else close).append(detail)
+        elif distinguishable((r.accuracy, r.n_images), (top.accuracy, top.n_images)):
+            below.append(f"{figure} (intervals apart)")
+        else:
+            close.append(f"{figure} (intervals overlap)")
+    parts = []
+    if below:
+        parts.append(f"below it, a difference at the 5% level: {', '.join(below)}")
     if close:
-        return text + f"; not distinguishable from it: {', '.join(close)}."
-    return text + "; every other model of the series is below it, intervals apart."
+        parts.append(f"not distinguishable from it: {', '.join(close)}")
+    return text + "; " + "; ".join(parts) + "."

@@ -283,17 +283,27 @@ def test_autoattack_verdicts_group_with_intervals():
     assert "Undecided" not in none
 
 
-def test_describe_best_names_the_models_it_cannot_tell_apart():
+def test_describe_best_compares_image_by_image_on_the_same_images():
     results = {
         "a": _autoattack_result(**{"apgd-ce": 100}),
-        "b": _autoattack_result(**{"apgd-ce": 134}),
+        "b": _autoattack_result(**{"apgd-ce": 134}),  # breaks a's 100 and 34 more: nested
         "c": _autoattack_result(**{"apgd-ce": 500}),
     }
     text = robustness.describe_best(results)
     assert text.startswith("The highest figure of the series is `a`'s: 90.0% (88.0-91.7)")
-    assert "not distinguishable from it: `b` 86.6%" in text and "`c`" not in text
-    alone = robustness.describe_best({"a": results["a"], "c": results["c"]})
-    assert alone.endswith("every other model of the series is below it, intervals apart.")
+    # overlapping intervals (86.6 vs 90.0 on 1,000), but 34 discordant images all one way
+    assert "below it, a difference at the 5% level: `b` 86.6%" in text
+    assert "(34 images kept by `a` only, 0 by `b` only: exact McNemar test p = 1.2e-10)" in text
+    assert "not distinguishable" not in text
+    # d breaks 30 images a keeps and keeps 20 that a lost: 89.0%, discordant 30 against 20
+    swapped = _autoattack_result(**{"apgd-ce": 110})
+    swapped.broken_by[:] = [None] * 20 + ["apgd-ce"] * 110 + [None] * 870
+    close = robustness.describe_best({"a": results["a"], "d": swapped})
+    assert "not distinguishable from it: `d` 89.0%" in close
+    assert "(20 images kept by `a` only" not in close and "30 images kept by `a` only" in close
+    other_images = robustness.describe_best({"a": results["a"], "e": _autoattack_result(200)})
+    assert "`e`'s: 100.0%" in other_images  # e is the best here; a by intervals (n differs)
+    assert "`a` 90.0% (88.0-91.7) (intervals apart)" in other_images
 
 
 def test_strength_verdicts_for_each_case():
@@ -304,6 +314,7 @@ def test_strength_verdicts_for_each_case():
         "restarts_bite": {"steps": {10: 95.5, 20: 95.0}, "restarts": {1: 95.0, 2: 94.5}},
         "falling": {"steps": {10: 90.0, 20: 60.0}, "restarts": {1: 60.0, 2: 59.0}},
         "rising": {"steps": {10: 80.0, 20: 80.5}, "restarts": {1: 80.5, 2: 80.5}},
+        "flat": {"steps": {10: 98.0, 20: 98.0}, "restarts": {1: 97.0, 2: 97.0}},
     }
     text = robustness.strength_verdicts(strength, 200)
     lines = dict(line[3:].split("`: ", 1) for line in text.splitlines()[1:])
@@ -319,6 +330,8 @@ def test_strength_verdicts_for_each_case():
     assert "has not flattened yet" in lines["restarts_bite"]
     assert "has not flattened" not in lines["settled"]
     assert "raised it by 0.5 points" in lines["rising"] and "did not move it" in lines["rising"]
+    assert "broke no further image of these 200: PGD has stopped finding more" in lines["flat"]
+    assert "intervals" not in lines["flat"].split("at the strongest setting")[1]
     rows = robustness.strength_rows({"settled": strength["settled"]})
     assert rows == [
         {
@@ -371,7 +384,10 @@ def test_blind_verdicts_compare_with_intervals_and_name_the_recipe():
     assert "it was trained against FGSM at this eps. No black-box attack" in lines["fgsm_at"]
     assert "at eps 0.0924 in pixel units (0.3 in normalized units)" in lines["fgsm_at_normalized"]
     assert lines["pgd_at_smallcnn"].startswith("Square leaves 90.5% (85.6-93.8), PGD-50 94.0%")
-    assert "not distinguishable on 200 images" in lines["pgd_at_smallcnn"]
+    assert (
+        "the intervals overlap, but on the same images Square broke at least 7 images that PGD-50 left"
+        in lines["pgd_at_smallcnn"]
+    )
     assert "FGSM leaves" not in lines["pgd_at_smallcnn"]
     masked = {"m": {"fgsm": 50.0, "pgd": 60.0, "square": 20.0, "transfer": 45.0}}
     text = robustness.blind_verdicts(
@@ -470,4 +486,8 @@ def test_surface_verdicts_for_each_case():
     assert "43.6 times the FGSM point's 0.33" in lines["masked"]
     assert "0.0% (0.0-1.9), intervals apart: one step along the gradient misses" in lines["masked"]
     assert "the slice rises to 0.09, above the FGSM point's 0.08" in lines["sound"]
-    assert "), not distinguishable: on these images no sign that the search beats" in lines["sound"]
+    assert "the search broke at least 7 images that the one step left standing" in lines["sound"]
+    same = robustness.surface_verdicts(
+        rows[1:], {"sound": {"fgsm": 94.0, "pgd": 94.0}}, 200, steps=50
+    )
+    assert "the search broke no more of these images than the one step" in same
