@@ -251,7 +251,11 @@ def test_describe_steps_counts_failed_runs_and_tests_over_seeds():
     text = study_module.describe_steps(_fake_study())
     assert "2 of the 3 one-step runs" in text and "none of the 3 multi-step runs" in text
     assert "Every multi-step seed is above every one-step seed, intervals apart" in text
-    assert "p = 0.1" in text and "do not establish a difference" in text
+    assert "p = 0.1, the smallest p-value the test can give with 3 and 3 seeds" in text
+    assert "more seeds are needed" in text
+    assert study_module.smallest_rank_sum_p(3, 3) == pytest.approx(0.1)
+    assert study_module.smallest_rank_sum_p(4, 4) == pytest.approx(2 / 70)
+    assert study_module.smallest_rank_sum_p(1, 1) == 1.0
     assert "Fisher's exact test over the runs p = 0.4" in text
     assert "not steps alone" in text and "1.25·eps" in text
     mixed = study_module.describe_steps(_fake_study(one=(440, 420, 2)))

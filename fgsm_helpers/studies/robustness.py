@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -628,11 +629,7 @@ def describe_steps(study: dict, first: int = 500) -> str:
         )
         + f"; over {len(multi)} and {len(one)} seeds the exact rank-sum test of their figures "
         f"gives p = {numbers['rank_sum']:.2g}"
-        + (
-            ", so the seeds alone do not establish a difference at the 5% level."
-            if numbers["rank_sum"] >= 0.05
-            else ", a difference at the 5% level."
-        ),
+        + _rank_sum_verdict(numbers["rank_sum"], len(multi), len(one)),
         "The recipes differ in more than the number of steps (step size, epochs, the eps ramp, "
         "which epoch is kept): this compares the two recipes as the series trains them, not "
         "steps alone.",
@@ -652,11 +649,33 @@ def summarize_steps(study: dict, first: int = 500) -> str:
         f"p = {numbers['fisher']:.2g}; rank-sum test of their figures p = "
         f"{numbers['rank_sum']:.2g}"
         + (
-            ": too few seeds to establish a difference at 5%)"
+            f": {len(one)} and {len(multi)} seeds cannot establish a difference at 5%)"
+            if smallest_rank_sum_p(len(multi), len(one)) >= 0.05
+            else ": too few seeds to establish a difference at 5%)"
             if numbers["rank_sum"] >= 0.05
             else ")"
         )
     )
+
+
+def smallest_rank_sum_p(m: int, n: int) -> float:
+    """The smallest two-sided p-value the exact rank-sum test can give for samples of ``m`` and
+    ``n`` values (complete separation): 2 / C(m + n, m), at most 1. With 3 and 3 it is 0.1, so
+    no outcome of 3 seeds against 3 can reach the 5% level."""
+    return min(1.0, 2 / math.comb(m + n, m))
+
+
+def _rank_sum_verdict(p: float, m: int, n: int) -> str:
+    smallest = smallest_rank_sum_p(m, n)
+    if p < 0.05:
+        return ", a difference at the 5% level."
+    if smallest >= 0.05:
+        return (
+            f", the smallest p-value the test can give with {m} and {n} seeds (complete "
+            "separation): no outcome of so few seeds can reach the 5% level, so this says only "
+            "that more seeds are needed."
+        )
+    return ", so the seeds alone do not establish a difference at the 5% level."
 
 
 def ramp_ablated(study: dict, first: int = 500) -> dict[str, dict]:
