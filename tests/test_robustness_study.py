@@ -229,6 +229,7 @@ def test_describe_ablation_defence_says_two_machines_two_models():
     study = {"machine": {"cpu_model": "AMD EPYC", "cpu_count": 2}, **_fake_study()}
     text = study_module.describe_ablation_defence(study, ablation)
     assert "GPU (H100)" in text and "2-core AMD EPYC CPU" in text and "two different models" in text
+    assert "`trades_widecnn` (the ablation's on a GPU (H100)" in text
     assert "90.2% (88.2-91.9, n=1,000) and 91.0% (89.1-92.6, n=1,000)" in text
     assert "not distinguishable at 95%" in text and "only their intervals" in text
     short = {"runs": [_run(outcomes="." * 500)]}

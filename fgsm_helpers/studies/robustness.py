@@ -500,27 +500,42 @@ def describe_defence(study: dict, model: str = DEFENCE) -> str:
     return "\n".join(lines) + "\n" + " ".join(caveats)
 
 
-def describe_ablation_defence(study: dict, ablation: dict, model: str = DEFENCE) -> str:
-    """The ablation study's defence beside the robustness study's seed 0 of the same recipe: the
-    same seed, trained on different machines, so two models (training rounds differently on
-    each); their AutoAttack figures on the same first images, compared by their intervals (the
+#: The ablation study's variants that are a robustness-study recipe, unchanged.
+ABLATION_TWINS = {"defence": DEFENCE, "chapter05": "pgd_at_smallcnn"}
+
+
+def describe_ablation_defence(study: dict, ablation: dict) -> str:
+    """The ablation study's variants that are the same recipe as a robustness-study run (the
+    defence, and chapter 05's PGD training) beside that run's seed 0: the same seed, trained on
+    different machines, so two models each (training rounds differently on each machine);
+    their AutoAttack figures on the same first images, compared by their intervals (the
     ablation study kept counts, not per-image outcomes, so no paired test is possible)."""
-    theirs = next(row for row in ablation["runs"] if row["variant"] == "defence")
-    n = theirs["autoattack_images"]
-    run = find(study, model)
-    if len(run["outcomes"]) < n:
-        raise ValueError(f"the study's {run['key']} ran on {len(run['outcomes'])} images, not {n}")
-    ours = robust_accuracy(run, n)
     machine = study.get("machine", {})
     where = f"a {machine.get('cpu_count', '?')}-core {machine.get('cpu_model', 'CPU')} CPU"
-    compared = describe_difference((theirs["autoattack"], n), (ours, n))
+    pairs = []
+    for variant, model in ABLATION_TWINS.items():
+        theirs = next((row for row in ablation["runs"] if row["variant"] == variant), None)
+        if theirs is None:
+            continue
+        n = theirs["autoattack_images"]
+        run = find(study, model)
+        if len(run["outcomes"]) < n:
+            raise ValueError(
+                f"the study's {run['key']} ran on {len(run['outcomes'])} images, not {n}"
+            )
+        compared = describe_difference((theirs["autoattack"], n), (robust_accuracy(run, n), n))
+        pairs.append(
+            f"`{model}` (the ablation's on a {theirs['train_device']}, the robustness study's "
+            f"on {where}): {compared}"
+        )
+    if not pairs:
+        raise ValueError("the ablation study has none of " + ", ".join(ABLATION_TWINS))
     return (
-        f"**Two figures for the defence.** The ablation study's defence and the robustness "
-        f"study's seed 0 are the same recipe with the same seed, trained on different machines "
-        f"(the ablation's on a {theirs['train_device']}, the robustness study's on {where}); "
-        "training rounds differently on each, so they are two different models. On the same "
-        f"first {n:,} test images: {compared}. The ablation study kept counts, not which images "
-        "each model lost, so only their intervals compare them."
+        "**Two figures for one recipe.** The ablation study and the robustness study trained "
+        "the same recipes with the same seed on different machines; training rounds differently "
+        "on each, so each pair below is two different models, on the same first "
+        f"{n:,} test images: " + "; ".join(pairs) + ". The ablation study kept counts, not "
+        "which images each model lost, so only their intervals compare them."
     )
 
 
