@@ -261,7 +261,7 @@ def _step(model, optimizer, loss, zero_grad=True, step=True):
     return loss.item()
 
 
-def _step_returning_the_placeholder(model, optimizer, x, y, eps):
+def _step_returning_zero(model, optimizer, x, y, eps):
     adversarial_step_solution(model, optimizer, x, y, eps)
     return 0.0
 
@@ -357,8 +357,8 @@ q2 = Exercise(
     signature="adversarial_step(model, optimizer, x, y, eps) -> loss",
     wrong_answers={
         "no zero_grad": WrongAnswer(_step_without_zero_grad, "optimizer.zero_grad()"),
-        "returns the placeholder 0.0": WrongAnswer(
-            _step_returning_the_placeholder, "returned 0.0000 instead of the loss"
+        "returns 0.0, not the loss": WrongAnswer(
+            _step_returning_zero, "returned 0.0000 instead of the loss"
         ),
         "returns nothing": WrongAnswer(_step_returning_nothing, "returned NoneType None"),
         "returns the loss tensor": WrongAnswer(_step_returning_the_tensor, "returned a tensor"),
