@@ -306,7 +306,7 @@ def toy_dataset(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_toy(model: nn.Module, seed: int, adversarial_eps: float = 0.0) -> nn.Module:
     """Full-batch Adam on 300 toy images (a fraction of a second); with ``adversarial_eps``
-    the paper's recipe: half clean, half FGSM loss."""
+    chapter 03's recipe: half clean, half FGSM loss (the paper states no weight)."""
     x, y = toy_dataset(300, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(25):
