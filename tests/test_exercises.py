@@ -332,6 +332,9 @@ EXERCISE_CELLS = {
     "01": "01_mnist_cnn.ipynb",
     "02": "02_fgsm_attack.ipynb",
     "03": "03_adversarial_training.ipynb",
+    "04": "04_results_comparison.ipynb",
+    "05": "05_beyond_fgsm.ipynb",
+    "06": "06_evaluating_robustness.ipynb",
 }
 
 
