@@ -326,40 +326,97 @@ def test_fc1_count_matches_the_model():
     assert fh.count_parameters(fh.PaperCNN().fc1) == chapter01.fc1_parameters_solution()
 
 
-# The placeholder answers of the notebooks' exercise cells: each must print a hint, not raise.
-PLACEHOLDERS = [
-    (chapter01.q2, lambda x: x),
-    (chapter02.q1, lambda model, x, y, eps: x.clone()),
-    (chapter03.q1, lambda model, x, y, eps: None),
-    (chapter03.q2, lambda model, optimizer, x, y, eps: 0.0),
-    (chapter04.q1, lambda model, x, x_adv, y, eps, alpha: x_adv.clone()),
-    (chapter04.q2, lambda y: 0.0),
-]
+# The notebooks' exercise cells as committed: a value's placeholder is None, a function's a body
+# that raises NotImplementedError; untouched, the cell says "Not answered yet" for each question.
+EXERCISE_CELLS = {
+    "01": "01_mnist_cnn.ipynb",
+    "02": "02_fgsm_attack.ipynb",
+    "03": "03_adversarial_training.ipynb",
+    "04": "04_results_comparison.ipynb",
+    "05": "05_beyond_fgsm.ipynb",
+    "06": "06_evaluating_robustness.ipynb",
+}
 
 
-@pytest.mark.parametrize(("exercise", "stub"), PLACEHOLDERS, ids=[e.name for e, _ in PLACEHOLDERS])
-def test_notebook_placeholder_stub_gets_a_hint(exercise, stub, capsys):
-    ok, out = _check(exercise, stub, capsys)
+def _exercise_cell(notebook: str) -> str:
+    """The source of a chapter's exercise cell (the cell that imports its exercises)."""
+    import json
+    from pathlib import Path
+
+    cells = json.loads((Path(__file__).parents[1] / "notebooks" / notebook).read_text())["cells"]
+    (source,) = (
+        "".join(c["source"])
+        for c in cells
+        if "".join(c["source"]).startswith("from fgsm_helpers.exercises import")
+    )
+    return source
+
+
+def _run_exercise_cell(number: str, capsys) -> tuple[dict, str]:
+    """Run chapter ``number``'s exercise cell exactly as committed: its namespace and output."""
+    namespace: dict = {}
+    exec(_exercise_cell(EXERCISE_CELLS[number]), namespace)
+    return namespace, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("number", sorted(EXERCISE_CELLS))
+def test_untouched_exercise_cell_says_not_answered_for_every_question(number, capsys):
+    namespace, out = _run_exercise_cell(number, capsys)
+    lines = out.splitlines()
+    names = [exercise.name for exercise in exercises.CHAPTERS[number].exercises]
+    assert len(lines) == len(names), out
+    for line, name in zip(lines, names, strict=True):
+        assert line.startswith(f"Not answered yet ({name}): replace the placeholder"), line
+        assert "Hint: " in line and "Incorrect" not in line, line
+    placeholders = [  # the functions the cell itself defines
+        v
+        for v in namespace.values()
+        if inspect.isfunction(v) and v.__code__.co_filename == "<string>"
+    ]
+    assert len(placeholders) == sum(
+        e.signature is not None for e in exercises.CHAPTERS[number].exercises
+    )
+    for function in placeholders:  # each function placeholder raises, as the check expects
+        with pytest.raises(NotImplementedError, match=r"^q\d: replace with "):
+            function(*[None] * function.__code__.co_argcount)
+
+
+@pytest.mark.parametrize(
+    "exercise",
+    [e for e in ALL if e.signature is not None],
+    ids=lambda exercise: exercise.name,
+)
+def test_function_placeholder_says_not_answered(exercise, capsys):
+    def placeholder(*args):
+        raise NotImplementedError("q1: replace with your function")
+
+    ok, out = _check(exercise, placeholder, capsys)
     assert ok is False
-    assert out.startswith("Incorrect: ") and "raised" not in out
+    assert out.startswith(f"Not answered yet ({exercise.name}): ") and "Hint: " in out, out
+    assert "raise NotImplementedError" in out
+
+
+def test_not_implemented_deeper_down_is_reported_as_raised(capsys):
+    """Only the function's own `raise NotImplementedError` is the placeholder: one raised by
+    something it calls is an error in an answer, named as such."""
+
+    def unfinished_helper(x):
+        raise NotImplementedError("not written yet")
+
+    def normalize(x):
+        return unfinished_helper(x)
+
+    ok, out = _check(chapter01.q2, normalize, capsys)
+    assert ok is False
+    assert out.startswith("Incorrect: ") and "raised NotImplementedError: not written yet" in out
 
 
 # What a student sees before answering: the exercise cells' placeholder runs (and, in chapter
 # 01, a right answer to q2 before q3 is answered) never print an answer.
-def _placeholder_output(capsys, *runs) -> str:
-    for exercise, answer in runs:
-        exercise.check(answer)
-    return capsys.readouterr().out
-
-
 def test_chapter01_placeholders_and_q2_give_no_answer_away(capsys):
-    out = _placeholder_output(
-        capsys,
-        (chapter01.q1, None),
-        (chapter01.q2, lambda x: x),
-        (chapter01.q3, None),
-        (chapter01.q2, chapter01.normalize_solution),  # q2 right, q3 still open
-    )
+    _, out = _run_exercise_cell("01", capsys)
+    chapter01.q2.check(chapter01.normalize_solution)  # q2 right, q3 still open
+    out += capsys.readouterr().out
     for answer in ("4,718,720", "4718720", "-0.42", "2.82", "0.1307) / 0.3081"):
         assert answer not in out.replace("(x - 0.1307) / 0.3081, what", ""), answer
     chapter01.q1.hint()
@@ -371,13 +428,8 @@ def test_chapter01_placeholders_and_q2_give_no_answer_away(capsys):
 
 
 def test_chapter02_placeholders_give_no_answer_away(capsys):
-    out = _placeholder_output(
-        capsys,
-        (chapter02.q1, lambda model, x, y, eps: x.clone()),
-        (chapter02.q2, None),
-        (chapter02.q3, None),
-    )
-    for answer in ("0.0924", "0.092", "0.8845", "0.88", "abs("):
+    _, out = _run_exercise_cell("02", capsys)
+    for answer in ("0.0924", "0.092", "0.8845", "0.88", "abs(", "clamp"):
         assert answer not in out, answer
 
 

@@ -343,9 +343,7 @@ q1 = Exercise(
         "always back to train mode": WrongAnswer(
             _fgsm_always_back_to_train_mode, "left in train mode"
         ),
-        "returns x (the placeholder)": WrongAnswer(
-            lambda model, x, y, eps: x, "differ from fh.fgsm"
-        ),
+        "returns x unchanged": WrongAnswer(lambda model, x, y, eps: x, "differ from fh.fgsm"),
     },
 )
 

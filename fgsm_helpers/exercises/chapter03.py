@@ -1,5 +1,6 @@
-"""Chapter 03, adversarial training: the paper's loss for one batch, and one optimizer step
-on it."""
+"""Chapter 03, adversarial training: this chapter's loss for one batch, and one optimizer step
+on it (clean and FGSM images weighted 0.5/0.5, the attack with the true labels; the paper
+states neither)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ from .framework import (
 def adversarial_loss_solution(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
 ) -> torch.Tensor:
-    """The paper's adversarial-training loss for one batch: clean and FGSM count equally."""
+    """This chapter's adversarial-training loss for one batch (clean and FGSM images weighted
+    0.5/0.5, the attack with the true labels; the paper states neither)."""
     x_adv = fh.fgsm(model, x, y, eps)  # FGSM against the *current* model, eps in pixels
     clean_loss = F.cross_entropy(model(x), y)
     adversarial_loss = F.cross_entropy(model(x_adv), y)
@@ -55,8 +57,8 @@ def _loss_mistake(
 ) -> str:
     """The name of a common mistake whose loss equals ``value``, or a general hint."""
     known = {
-        "your FGSM images attack the model's predictions; the paper's attack uses the true "
-        "labels y.": predicted_loss,
+        "your FGSM images attack the model's predictions; this chapter's attack uses the true "
+        "labels y (the paper does not say which).": predicted_loss,
         "you returned only the FGSM loss; this chapter's loss is half clean, half FGSM.": adversarial,
         "you returned only the clean loss; add the loss on the FGSM images.": clean,
         "you added the two losses; weight each by 0.5 so they count equally.": clean + adversarial,
@@ -124,7 +126,8 @@ def adversarial_step_solution(
     y: torch.Tensor,
     eps: float,
 ) -> float:
-    """One step of the paper's adversarial training; returns the loss."""
+    """One step of this chapter's adversarial training (clean and FGSM images weighted 0.5/0.5,
+    the attack with the true labels; the paper states neither); returns the loss."""
     x_adv = fh.fgsm(model, x, y, eps)  # attack the model as it is now
     loss = 0.5 * F.cross_entropy(model(x), y) + 0.5 * F.cross_entropy(model(x_adv), y)
     optimizer.zero_grad()  # forget gradients left over from earlier steps
@@ -204,7 +207,10 @@ def _check_adversarial_step(answer: Any) -> Result:
             "before loss.backward()."
         )
     for weights, message in (
-        ((0.0, 1.0), "you stepped on the FGSM loss only; the paper mixes clean and FGSM 50/50."),
+        (
+            (0.0, 1.0),
+            "you stepped on the FGSM loss only; this chapter weights clean and FGSM 0.5/0.5.",
+        ),
         ((1.0, 0.0), "you stepped on the clean loss only; add the FGSM half."),
         ((1.0, 1.0), "you stepped on the sum of the two losses; weight each by 0.5."),
     ):
@@ -261,7 +267,7 @@ def _step(model, optimizer, loss, zero_grad=True, step=True):
     return loss.item()
 
 
-def _step_returning_the_placeholder(model, optimizer, x, y, eps):
+def _step_returning_zero(model, optimizer, x, y, eps):
     adversarial_step_solution(model, optimizer, x, y, eps)
     return 0.0
 
@@ -338,9 +344,11 @@ q1 = Exercise(
 q2 = Exercise(
     "chapter03.q2",
     """
-    Write `adversarial_step(model, optimizer, x, y, eps)`: one optimizer step of the paper's
-    adversarial training on the batch (x, y); return the loss as a float. The check gives
-    your function an optimizer whose parameters still hold gradients from an earlier step.
+    Write `adversarial_step(model, optimizer, x, y, eps)`: one optimizer step of this
+    chapter's adversarial training on the batch (x, y) (clean and FGSM images weighted 0.5/0.5,
+    the attack with the true labels; the paper states neither); return the loss as a float.
+    The check gives your function an optimizer whose parameters still hold gradients from an
+    earlier step.
     """,
     _check_adversarial_step,
     """
@@ -357,8 +365,8 @@ q2 = Exercise(
     signature="adversarial_step(model, optimizer, x, y, eps) -> loss",
     wrong_answers={
         "no zero_grad": WrongAnswer(_step_without_zero_grad, "optimizer.zero_grad()"),
-        "returns the placeholder 0.0": WrongAnswer(
-            _step_returning_the_placeholder, "returned 0.0000 instead of the loss"
+        "returns 0.0, not the loss": WrongAnswer(
+            _step_returning_zero, "returned 0.0000 instead of the loss"
         ),
         "returns nothing": WrongAnswer(_step_returning_nothing, "returned NoneType None"),
         "returns the loss tensor": WrongAnswer(_step_returning_the_tensor, "returned a tensor"),

@@ -328,7 +328,7 @@ q1 = Exercise(
         "a step of eps": WrongAnswer(_pgd_step_of_size_eps, "you stepped by eps"),
         "the raw gradient": WrongAnswer(_pgd_step_along_the_raw_gradient, "raw gradient"),
         "a step from x": WrongAnswer(_pgd_step_from_x, "you stepped from x"),
-        "returns x_adv (the placeholder)": WrongAnswer(
+        "returns x_adv unchanged": WrongAnswer(
             lambda model, x, x_adv, y, eps, alpha: x_adv.clone(), "your step differs"
         ),
     },

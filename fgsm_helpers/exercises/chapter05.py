@@ -443,7 +443,7 @@ q3 = Exercise(
         "the gradient in train mode": WrongAnswer(_fgsm_rs_in_train_mode, "in train mode dropout"),
         "leaves the model in eval mode": WrongAnswer(_fgsm_rs_leaving_eval_mode, "left in eval"),
         "no random start": WrongAnswer(_fgsm_rs_ignoring_the_start, "not used"),
-        "returns x (the placeholder)": WrongAnswer(
+        "returns x unchanged": WrongAnswer(
             lambda model, x, y, eps, alpha, delta: x.clone(), "differ from FGSM from the random"
         ),
     },

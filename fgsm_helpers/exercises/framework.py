@@ -105,23 +105,33 @@ class Exercise:
         self._inputs = inputs
 
     def check(self, answer: Any = None) -> bool:
-        """Print whether ``answer`` is right (or what is wrong with it); return True or False."""
+        """Print whether ``answer`` is right (or what is wrong with it); return True or False.
+
+        The notebooks' placeholders are ``None`` for a value and, for a function, a body that
+        raises ``NotImplementedError``: both get "Not answered yet" and the hint, never a
+        check's message (which would name what the answer must do)."""
         if answer is None:
-            print(
-                f"Not answered yet ({self.name}): replace the placeholder (None) with your answer. "
-                f"Hint: {self._hint}"
-            )
-            return False
+            return self._not_answered("None", "your answer")
         if self.signature is not None and not callable(answer):
             result = incorrect(
                 f"expected a function `{self.signature}`; got {type_name(answer)}. "
                 "Pass the function itself, without calling it."
             )
         else:
-            with _one_thread():
-                result = self._checker(answer)
+            try:
+                with _one_thread():
+                    result = self._checker(answer)
+            except NotAnswered:
+                return self._not_answered("raise NotImplementedError", "your function's body")
         print(("Correct: " if result.ok else "Incorrect: ") + result.message)
         return result.ok
+
+    def _not_answered(self, placeholder: str, replacement: str) -> bool:
+        print(
+            f"Not answered yet ({self.name}): replace the placeholder ({placeholder}) with "
+            f"{replacement}. Hint: {self._hint}"
+        )
+        return False
 
     def hint(self) -> None:
         """Print a hint."""
@@ -203,15 +213,40 @@ def close(value: float, expected: float, tolerance: float) -> bool:
     return abs(value - expected) <= tolerance
 
 
+class NotAnswered(Exception):
+    """The student's function is still the placeholder: its own body raised
+    ``NotImplementedError``. ``Exercise.check`` says "Not answered yet" instead of a result."""
+
+
+def _raised_by_its_own_body(function: Callable, error: BaseException) -> bool:
+    """Whether ``error`` was raised by a ``raise`` in ``function``'s own body (the innermost
+    frame of its traceback is ``function``'s code), not by something it called."""
+    code = getattr(function, "__code__", None)
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return code is not None and traceback is not None and traceback.tb_frame.f_code is code
+
+
 def call(function: Callable, *args: Any) -> tuple[Any, Result | None]:
-    """Run the student's function; an exception becomes a message, not a crash."""
+    """Run the student's function; an exception becomes a message, not a crash. A
+    ``NotImplementedError`` raised by the function's own body (the notebooks' placeholder)
+    raises ``NotAnswered``."""
     try:
         return function(*args), None
+    except NotImplementedError as error:
+        if _raised_by_its_own_body(function, error):
+            raise NotAnswered from None
+        return None, _raised(error)
     except Exception as error:  # the student's code may raise anything: report it
-        return None, incorrect(
-            f"your function raised {type(error).__name__}: {error}. "
-            "Run it on a small batch yourself to see where."
-        )
+        return None, _raised(error)
+
+
+def _raised(error: Exception) -> Result:
+    return incorrect(
+        f"your function raised {type(error).__name__}: {error}. "
+        "Run it on a small batch yourself to see where."
+    )
 
 
 def tensor_like(value: Any, like: torch.Tensor, what: str) -> Result | None:
@@ -271,7 +306,7 @@ def toy_dataset(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_toy(model: nn.Module, seed: int, adversarial_eps: float = 0.0) -> nn.Module:
     """Full-batch Adam on 300 toy images (a fraction of a second); with ``adversarial_eps``
-    the paper's recipe: half clean, half FGSM loss."""
+    chapter 03's recipe: half clean, half FGSM loss (the paper states no weight)."""
     x, y = toy_dataset(300, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(25):
