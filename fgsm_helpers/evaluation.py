@@ -634,8 +634,8 @@ def autoattack(
 
     AutoAttack runs an ensemble of parameter-free attacks one after the other, each on the
     images the previous ones could not fool; ``version="standard"``: APGD-CE (cross-entropy),
-    APGD-T (targeted DLR loss, 9 target classes), FAB-T (minimal perturbations, 9 targets) and
-    Square (5,000 queries of a gradient-free random search). The attacks are torchattacks'
+    APGD-T (targeted DLR loss, 9 target classes), FAB-T (a search for the smallest
+    perturbation, 9 targets) and Square (5,000 queries of a gradient-free random search). The attacks are torchattacks'
     (its ``AutoAttack`` class, whose ensemble this runs in the same order with the same
     settings and seed), run here one by one to record which attack broke which image.
     ``steps``: iterations of APGD and FAB; 100 as in the reference implementation and the
