@@ -202,6 +202,13 @@ QUICK_ADVICE = (
     "or set `QUICK = True` in the parameters cell: small subsets and few attack steps, a few "
     "minutes, numbers that only show the shape of the results."
 )
+#: A chapter whose every measured CPU run takes at most this long runs as it is on a CPU.
+SHORT_ON_CPU_SECONDS = 300.0
+SHORT_ADVICE = (
+    "That is short enough to run as it is on a CPU-only runtime; `QUICK = True` in the "
+    "parameters cell (small subsets, numbers that only show the shape of the results) is for a "
+    "smoke test."
+)
 
 
 def _minutes(seconds: float) -> str:
@@ -251,10 +258,12 @@ def run_time_source(notebook: str, results_dir: str | Path) -> str:
             return "not measured yet"
         return ", ".join(f"about {_minutes(s)} on {name}" for name, s in times[kind])
 
+    short = times["cpu"] and all(s <= SHORT_ON_CPU_SECONDS for _, s in times["cpu"])
+    advice = SHORT_ADVICE if short else QUICK_ADVICE
     return (
         f"{RUN_TIME_MARKER}\n"
         f"**How long it takes.** This chapter alone in a fresh runtime (it trains or loads what "
-        f"it needs): on a CPU, {listed('cpu')}; on a GPU, {listed('gpu')}. {QUICK_ADVICE}"
+        f"it needs): on a CPU, {listed('cpu')}; on a GPU, {listed('gpu')}. {advice}"
     )
 
 

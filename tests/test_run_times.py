@@ -36,8 +36,11 @@ def test_run_times_come_from_the_alone_case(tmp_path):
     assert "about 71 s on 2-core AMD EPYC (`benchmarks/results/cpu.json`)" in text
     assert "on a GPU, about 9 s on NVIDIA H100" in text
     assert "5 s" not in text  # a quick run is not the chapter's run time
+    assert "short enough to run as it is" in text and "switch to a GPU" not in text
     assert "about 10 min" in badges.run_time_source("02_b.ipynb", tmp_path)
+    assert "switch to a GPU" in badges.run_time_source("02_b.ipynb", tmp_path)
     assert "not measured yet" in badges.run_time_source("03_c.ipynb", tmp_path)
+    assert "switch to a GPU" in badges.run_time_source("03_c.ipynb", tmp_path)
 
 
 def test_write_run_times_inserts_once_then_updates(tmp_path):
