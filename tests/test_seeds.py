@@ -453,6 +453,24 @@ def test_a_run_that_breaks_a_verdict_held_in_every_seed_says_so():
         seeds.verdicts(seeds.load_study(), run=_run04())
 
 
+def test_the_committed_studies_on_other_cpus_check_each_verdict():
+    """The Intel study's all-seed verdicts, checked against the committed AMD EPYC study."""
+    study = seeds.load_study()
+    others = seeds.other_committed_studies(study)
+    assert [seeds._study_cpu(o) for o in others] == ["AMD EPYC (avx2, fma)"]
+    assert seeds.other_committed_studies(others[0])[0]["seeds"] == study["seeds"]
+    found = seeds.verdicts(study, others=others)
+    lines = {v["claim"]: seeds.describe_verdict(v) for v in found}
+    at = "Table 2, AT: closer to the paper in normalized units (mean |diff|, eps 0.1-0.8)"
+    assert lines[at].endswith(
+        "true for all 5 seeds; on AMD EPYC (avx2, fma), the committed seed study: true for "
+        "neither seed (95% interval of the rate: 0-66%)"
+    )
+    held_there_too = "FGSM training raises FGSM accuracy at every eps 0.1-0.8, pixel units"
+    assert lines[held_there_too].endswith("true for all 5 seeds")  # agreement is not repeated
+    assert all(len(v["elsewhere"]) == 1 for v in found)
+
+
 def test_a_run_that_holds_a_verdict_false_in_every_seed_says_so():
     """The AMD study: 'fgsm_at below the paper at every eps 0.4-0.8' failed in both seeds; a
     run below the paper everywhere holds it, and a run that agrees adds nothing."""

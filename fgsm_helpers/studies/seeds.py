@@ -475,9 +475,14 @@ def verdicts(
     run: dict | None = None,
     run_images: int | None = None,
     run_machine: dict | None = None,
+    others: list[dict] | None = None,
 ) -> list[dict]:
     """Every claim of :data:`VERDICTS` with how many seeds it holds for:
     ``[{"claim", "holds", "n", "every_seed", "failing_seeds", "undecided_seeds"}]``.
+
+    With ``others``, seed studies of the same configuration on other processors (e.g.
+    :func:`other_committed_studies`), each verdict also gets ``"elsewhere"``: ``[{"cpu", and
+    :func:`verdict_holds`' keys}]``, one per other study.
 
     With ``run``, the chapter's own FGSM curves (keyed ``(units, model)`` as chapter 04's
     ``fgsm``, on ``run_images`` test images), each verdict also gets ``"run"`` (whether the
@@ -485,6 +490,11 @@ def verdicts(
     (the run's numbers behind it) and ``"run_label"`` ("this run", and with ``run_machine``,
     :func:`fgsm_helpers.runtime.describe_machine`, whether it ran on the study's CPU)."""
     found = [{"claim": claim, **verdict_holds(study, test)} for claim, test in VERDICTS.items()]
+    for other in others or []:
+        cpu = _study_cpu(other)
+        for verdict in found:
+            elsewhere = {"cpu": cpu, **verdict_holds(other, VERDICTS[verdict["claim"]])}
+            verdict.setdefault("elsewhere", []).append(elsewhere)
     if run is None:
         return found
     if not run_images:
@@ -497,6 +507,41 @@ def verdicts(
         verdict["run_detail"] = test.detail(curves, run_images)
         verdict["run_label"] = label
     return found
+
+
+def _study_cpu(study: dict) -> str:
+    """The processor(s) a seed study ran on, in words."""
+    cpus = sorted(
+        {cpu_name(e.get("machine") or study.get("machine") or {}) for e in study["seeds"]}
+    )
+    return " and ".join(cpus)
+
+
+def other_committed_studies(study: dict, paths=None) -> list[dict]:
+    """The committed full-configuration seed studies (``studies/data/seed_study*.json``, or
+    ``paths``) that ran on other processors than ``study``: where its verdicts can be checked."""
+    paths = sorted(DATA_DIR.glob("seed_study*.json")) if paths is None else paths
+    mine = _study_cpu(study)
+    others = []
+    for path in paths:
+        other = load_study(path)
+        if not other["configuration"].get("quick") and _study_cpu(other) != mine:
+            others.append(other)
+    return others
+
+
+def _elsewhere_clause(verdict: dict) -> str:
+    """ "; on AMD EPYC (...), the committed study's 2 seeds: true for none of them", for a
+    verdict that held (or failed) in every seed of its study and not in another study's."""
+    holds, n = verdict["holds"], verdict["n"]
+    clauses = []
+    for other in verdict.get("elsewhere", []):
+        k, m = other["holds"], other["n"]
+        if (holds == n and k < m) or (holds == 0 and k > 0):
+            clauses.append(
+                f"on {other['cpu']}, the committed seed study: true for {describe_count(k, m)}"
+            )
+    return "".join(f"; {clause}" for clause in clauses)
 
 
 def _run_label(study: dict, machine: dict | None) -> str:
@@ -525,9 +570,15 @@ def describe_verdict(verdict: dict) -> str:
     if "holds_as" in verdict:
         return f"{verdict['claim']}: {_beyond_intervals(verdict)}{_run_clause(verdict)}"
     if holds == n:
-        return f"{verdict['claim']}: true for {count_words(n, n, 'seed')}{_run_clause(verdict)}"
+        return (
+            f"{verdict['claim']}: true for {count_words(n, n, 'seed')}{_run_clause(verdict)}"
+            f"{_elsewhere_clause(verdict)}"
+        )
     if holds == 0:
-        return f"{verdict['claim']}: false for {count_words(n, n, 'seed')}{_run_clause(verdict)}"
+        return (
+            f"{verdict['claim']}: false for {count_words(n, n, 'seed')}{_run_clause(verdict)}"
+            f"{_elsewhere_clause(verdict)}"
+        )
     return f"{verdict['claim']}: flips with the seed, true for {describe_count(holds, n)}"
 
 
