@@ -84,6 +84,26 @@ def test_chapter03_one_doubt_or_none():
     assert "One thing should make you suspicious" in text and "flat gray" not in text
 
 
+def test_chapter03_a_defended_curve_that_rises_or_stays_flat_is_suspicious():
+    # the committed run of 2026-12-05 (AMD EPYC): FGSM barely moves the defended model
+    base = _curve(99.04, 87.99, 38.25, 7.48, 3.40, 4.11, 6.57, 9.68, 13.14)
+    ours = _curve(98.64, 96.17, 97.71, 97.61, 94.98, 85.58, 72.23, 61.35, 54.34)
+    text = findings.adversarial_training(base, ours, 10_000, EPS, ceiling=11.35)
+    _no_template_leftovers(text)
+    assert "Four things should make you suspicious" in text
+    assert (
+        "*more* accurate under FGSM at eps 0.2 than at eps 0.1, 97.71% (97.40-97.99) against "
+        "96.17% (95.78-96.53), beyond the 95% intervals" in text
+    )
+    assert "within 1.03 points of its clean accuracy" in text and "second of the two" in text
+    assert text.count(";\n") == 3 and "shapes described below.\n" in text  # the last ends with "."
+    # a rise inside the intervals, or above eps 0.3, is not a doubt
+    small = {**ours, 0.2: 96.3, 0.3: 90.0}
+    text = findings.adversarial_training(base, small, 10_000, EPS, ceiling=11.35)
+    assert "eps 0.2 than at eps 0.1" not in text and "within" not in text
+    assert "Two things should make you suspicious" in text
+
+
 def test_chapter03_ceiling_only_where_the_interval_is_above_it():
     ours = {**OURS, 0.7: 11.4, 0.8: 11.0}  # 11.4% on 10,000 images: inside reach of 11.35%
     text = findings.adversarial_training(BASE, ours, 10_000, EPS, ceiling=11.35)
