@@ -323,3 +323,12 @@ def test_describe_reference_counts_the_images_they_disagree_on_and_each_check():
     )
     assert "None of the reference's own checks printed a warning." in quiet
     assert "no comparison" in study_module.describe_reference({})
+
+
+def test_the_committed_ramp_ablation_and_failed_run_say_what_the_outcomes_show():
+    study = study_module.load_study()
+    ramp = study_module.describe_ramp(study)
+    assert "AutoAttack broke none of its images, so 13.4% is its clean accuracy" in ramp
+    assert "exactly the share of the test set's most common digit" in ramp
+    failed = study_module.describe_failed(study)
+    assert "consistent with chapter 05's catastrophic overfitting" in failed

@@ -725,6 +725,20 @@ def describe_ramp(study: dict, first: int = 500) -> str:
             if numbers["p_value"] < 0.05
             else "no difference at the 5% level"
         )
+        without = find(study, model, 0, "no_ramp")
+        counts = counts_of(without["outcomes"][:first])
+        if not any(counts[attack] for attack in ("apgd-ce", "apgd-t", "fab-t", "square")):
+            constant = (
+                ", exactly the share of the test set's most common digit, what a model that "
+                "predicts that digit for every image gets"
+                if abs(without["clean"] - 11.35) < 1e-9
+                else ""
+            )
+            failed = (
+                f" ({'the training failed: ' if failed else ''}AutoAttack broke none of its "
+                f"images, so {numbers['without']:.1f}% is its clean accuracy on them; "
+                f"{without['clean']:.2f}% clean on all 10,000{constant})"
+            )
         sentences.append(
             f"`{model}` keeps {with_interval(numbers['with'], first)} with the ramp and "
             f"{with_interval(numbers['without'], first)} without it{failed}; "
@@ -752,7 +766,8 @@ def describe_failed(study: dict) -> str:
             lines.append(
                 f"`{run['model']}` (seed 0) keeps {with_interval(shown.accuracy, shown.n_images)} "
                 f"under AutoAttack with {shown.clean_accuracy:.2f}% clean: its training failed "
-                "(chapter 05's catastrophic overfitting), and section 7 gives its other seeds. "
+                "(consistent with chapter 05's catastrophic overfitting; the study did not record "
+                "its training), and section 7 gives its other seeds. "
                 "A leaderboard entry is one model trained with its authors' recipe, not ours."
             )
     return " ".join(lines)
