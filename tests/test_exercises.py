@@ -150,11 +150,15 @@ def test_wrong_type_never_crashes(exercise, answer, capsys):
     assert out.startswith("Incorrect: ") and "expected" in out
 
 
-@pytest.mark.parametrize(
+#: every exercise whose answer is a function, one test case each
+FUNCTION_EXERCISES = pytest.mark.parametrize(
     "exercise",
     [e for e in ALL if e.signature is not None],
     ids=lambda exercise: exercise.name,
 )
+
+
+@FUNCTION_EXERCISES
 def test_function_that_raises_is_reported(exercise, capsys):
     def broken(*args):
         raise RuntimeError("boom")
@@ -381,11 +385,7 @@ def test_untouched_exercise_cell_says_not_answered_for_every_question(number, ca
             function(*[None] * function.__code__.co_argcount)
 
 
-@pytest.mark.parametrize(
-    "exercise",
-    [e for e in ALL if e.signature is not None],
-    ids=lambda exercise: exercise.name,
-)
+@FUNCTION_EXERCISES
 def test_function_placeholder_says_not_answered(exercise, capsys):
     def placeholder(*args):
         raise NotImplementedError("q1: replace with your function")
